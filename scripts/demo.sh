@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# lafov demo: installs what is missing, builds build/ (Release, CUDA AUTO) and runs the main job on
+# the bundled data. Outputs go to demo_out/ in the repository.
+# Steps are functions listed in DEMO_STEPS; a later capability adds a function and a name there.
+# Environment: LAFOV_SHARED (default ../shared, relative to the repository root), LAFOV_JOBS.
+set -euo pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+SHARED="${LAFOV_SHARED:-../shared}"
+MMR="$SHARED/data/mmr/small_listmode_file.l"
+OUT=demo_out
+LAFOV=build/lafov
+
+step_mmr_info() {
+    lf_say "lafov info $MMR"
+    "$LAFOV" info "$MMR"
+    "$LAFOV" info "$MMR" --json >"$OUT/mmr_info.json"
+    echo "-> $OUT/mmr_info.json"
+}
+
+step_mmr_qc() {
+    lf_say "lafov qc $MMR --out $OUT/mmr_qc"
+    "$LAFOV" qc "$MMR" --out "$OUT/mmr_qc"
+    echo "-> $OUT/mmr_qc/ (crystal_counts.csv, crystal_map.png, qc.json)"
+}
+
+DEMO_STEPS=(step_mmr_info step_mmr_qc)
+
+lf_deps
+lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO || lf_die "the build failed (see above)"
+if [ ! -f "$MMR" ]; then
+    lf_die "the shared data folder is missing: expected the mMR sample at $LAFOV_ROOT/$MMR
+(the folder 'shared' beside the repository holds data/mmr/small_listmode_file.l and its .hdr;
+point LAFOV_SHARED at it if it lives elsewhere)"
+fi
+mkdir -p "$OUT"
+"$LAFOV" --version
+for step in "${DEMO_STEPS[@]}"; do
+    "$step"
+done
+
+lf_say "demo done; outputs in $LAFOV_ROOT/$OUT:"
+find "$OUT" -type f | sort | sed 's/^/  /'
