@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endian.h"
 #include "quadra64.h"
 
 int lf_decoder_init(lf_decoder *d, lf_lm_format format, const lf_scanner *sc, int mrd, int tof_bins, int n_tang,
@@ -100,20 +101,13 @@ static inline void add_event(const lf_decoder *d, uint32_t a, uint32_t b, int to
     e->reserved = 0;
 }
 
-static inline uint32_t load32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t load64(const uint8_t *p) { return (uint64_t)load32(p) | (uint64_t)load32(p + 4) << 32; }
-
 static void decode_q64(lf_decoder *d, const uint8_t *buf, size_t nwords, uint64_t off0, lf_event *ev, size_t *n_ev,
                        lf_tag *tags, size_t *n_tags)
 {
     const uint32_t nc = d->n_crystals;
     const int th = d->tof_half, mrd = d->mrd;
     for (size_t i = 0; i < nwords; i++) {
-        uint64_t w = load64(buf + 8 * i);
+        uint64_t w = lf_le64(buf + 8 * i);
         if (!(w >> 63)) {
             uint32_t a = lf_q64_a(w), b = lf_q64_b(w);
             int tof = lf_q64_tof(w), prompt = lf_q64_prompt(w);
@@ -144,7 +138,7 @@ static void decode_p32(lf_decoder *d, const uint8_t *buf, size_t nwords, uint64_
 {
     const lf_sino_map *m = &d->map;
     for (size_t i = 0; i < nwords; i++) {
-        uint32_t w = load32(buf + 4 * i);
+        uint32_t w = lf_le32(buf + 4 * i);
         if (!(w >> 31)) {
             uint32_t a, b;
             int tof;

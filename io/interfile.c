@@ -221,16 +221,20 @@ int lf_ifh_req_str(const lf_ifh *h, const char *key, const char **out, lf_error 
     return 0;
 }
 
+/* 1 when only white space remains */
+static int at_end(const char *end)
+{
+    while (isspace((unsigned char)*end))
+        end++;
+    return *end == '\0';
+}
+
 static int parse_long(const char *s, long long *out)
 {
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);
-    if (end == s || errno)
-        return -1;
-    while (isspace((unsigned char)*end))
-        end++;
-    if (*end)
+    if (end == s || errno || !at_end(end))
         return -1;
     *out = v;
     return 0;
@@ -241,11 +245,7 @@ static int parse_double(const char *s, double *out)
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v))
-        return -1;
-    while (isspace((unsigned char)*end))
-        end++;
-    if (*end)
+    if (end == s || errno == ERANGE || !isfinite(v) || !at_end(end))
         return -1;
     *out = v;
     return 0;

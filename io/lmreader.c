@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "endian.h"
 
 #define LF_CHUNK_BYTES (1u << 20) /* small enough to stay in cache between read and decode */
 
@@ -29,9 +30,7 @@ int lf_lm_check_word_size(const uint8_t *buf, size_t n, int word_bytes, const ch
         /* 64-bit events have reserved bits 55..54 and 17..0 zero; 32-bit words read in pairs do not. */
         size_t events = 0, dirty = 0;
         for (size_t i = 0; i + 8 <= n; i += 8) {
-            uint64_t w = 0;
-            for (int k = 7; k >= 0; k--)
-                w = (w << 8) | buf[i + (size_t)k];
+            uint64_t w = lf_le64(buf + i);
             if (w >> 63)
                 continue;
             events++;
@@ -47,7 +46,7 @@ int lf_lm_check_word_size(const uint8_t *buf, size_t n, int word_bytes, const ch
         /* 64-bit words read as 32-bit: every event's low half has its 18 low bits zero. */
         size_t events = 0, suspicious = 0;
         for (size_t i = 0; i + 4 <= n; i += 4) {
-            uint32_t w = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16 | (uint32_t)buf[i + 3] << 24;
+            uint32_t w = lf_le32(buf + i);
             if (w >> 31)
                 continue;
             events++;

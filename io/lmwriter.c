@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "endian.h"
 #include "lmheader.h"
 #include "quadra64.h"
 
@@ -46,11 +47,7 @@ static inline int put(lf_q64_writer *w, uint64_t word, lf_error *err)
 {
     if (w->nbuf == WBUF_WORDS && flush(w, err) != 0)
         return -1;
-    /* little-endian on disk */
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(word >> (8 * i));
-    memcpy(&w->buf[w->nbuf++], b, 8);
+    lf_store_le64((uint8_t *)&w->buf[w->nbuf++], word); /* little-endian on disk */
     w->words++;
     return 0;
 }
