@@ -61,6 +61,11 @@ typedef struct lf_scanner {
     double energy_low_kev, energy_high_kev;
     int mrd;               /* default maximum ring difference, in axial slots */
 
+    /* detection model of the simulator (sim/detector.h); 0 when the file does not say */
+    double crystal_depth_mm;
+    double energy_resolution;   /* FWHM fraction at 511 keV */
+    double photopeak_fraction;  /* calibration constant */
+
     /* PETLINK sinogram layout (format PETLINK32 only; 0 otherwise) */
     int sino_tang_bins;
     int sino_views;

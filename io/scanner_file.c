@@ -89,7 +89,10 @@ int lf_scanner_load(const char *path, lf_scanner *sc, lf_error *err)
         get_dbl(&h, "energy window upper level (keV)", 0, 0, &ehi, err) ||
         get_int(&h, "maximum ring difference", 1, 0, &sc->mrd, err) ||
         get_int(&h, "sinogram tangential bins", 0, 0, &sc->sino_tang_bins, err) ||
-        get_int(&h, "sinogram views", 0, 0, &sc->sino_views, err))
+        get_int(&h, "sinogram views", 0, 0, &sc->sino_views, err) ||
+        get_dbl(&h, "crystal depth (mm)", 0, 0, &sc->crystal_depth_mm, err) ||
+        get_dbl(&h, "energy resolution (FWHM fraction)", 0, 0, &sc->energy_resolution, err) ||
+        get_dbl(&h, "photopeak fraction", 0, 0, &sc->photopeak_fraction, err))
         goto done;
     sc->format = fmt ? LF_FORMAT_PETLINK32 : LF_FORMAT_QUADRA64;
     sc->numbering = num ? LF_NUMBERING_SLOTS : LF_NUMBERING_REAL;
