@@ -55,22 +55,16 @@ int lf_detector_init(lf_detector *d, const lf_scanner *sc, int mrd, double eff_s
     lf_rng rng;
     lf_rng_seed(&rng, seed, 0xEFFull);
     double s2 = log(1.0 + eff_sigma * eff_sigma);
-    d->eff_max = 0;
     for (int c = 0; c < sc->n_crystals; c++) {
         double e = eff_sigma > 0 ? exp(sqrt(s2) * lf_rng_normal(&rng) - 0.5 * s2) : 1.0;
-        if (e < 0.5)
-            e = 0.5;
-        if (e > 1.5)
-            e = 1.5;
+        if (e < 0.7)
+            e = 0.7;
+        if (e > 1.3)
+            e = 1.3;
         if (lf_crystal_is_virtual(sc, lf_crystal_index(sc, (uint32_t)c)))
             e = 0;
         d->eff[c] = (float)e;
-        if (e > d->eff_max)
-            d->eff_max = e;
     }
-    if (d->photopeak * d->eff_max > 1.0)
-        return lf_fail(err, "scanner '%s': photopeak fraction %.3f x largest crystal efficiency %.3f exceeds 1", sc->name,
-                       d->photopeak, d->eff_max);
     return 0;
 }
 
@@ -137,9 +131,14 @@ int32_t lf_detector_detect(const lf_detector *d, lf_rng *rng, const double x[3],
         cosi = 1.0 / 3.0; /* path capped at 3 crystal depths */
     double r = e_kev / 511.0;
     /* LSO: ~68 % Compton, ~32 % photoelectric at 511 keV; photoelectric ~ E^-3 */
-    double mu = d->mu_lso_511 * (0.68 * lf_kn_ratio(e_kev) + 0.32 / (r * r * r));
+    double sig = 0.68 * lf_kn_ratio(e_kev), tau = 0.32 / (r * r * r);
+    double mu = d->mu_lso_511 * (sig + tau);
     double p_int = 1.0 - exp(-mu * 0.1 * d->depth_mm / cosi);
-    double p = p_int * d->photopeak * d->eff[c];
+    /* full-energy fraction of an interaction: photoelectric, or Compton whose scattered photon is
+     * absorbed in the crystal too (taken as one half); scaled to the calibrated value at 511 keV */
+    double full = (tau + 0.5 * sig) / (tau + sig) / (0.32 + 0.5 * 0.68);
+    double p = p_int * d->photopeak * full * d->eff[c]; /* may exceed 1 only for the most efficient crystals
+                                                          * at the lowest energies: then always detected */
     if (lf_rng_uniform(rng) >= p)
         return -1;
     double sigma = d->energy_fwhm / 2.3548200450309493 * sqrt(511.0 / e_kev) * e_kev;

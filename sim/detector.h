@@ -5,7 +5,8 @@
  * (ring radius); the slot it enters is the transaxial slot with the nearest angle and the axial slot
  * with the nearest z; gap slots and the ends of the scanner lose it. Interaction in the LSO:
  * P = 1 - exp(-mu_LSO(E) * depth / cos(incidence)), path capped at 3 depths, assigned to the entry
- * crystal. A fraction `photopeak fraction` of interactions deposits the full energy, measured with a
+ * crystal. A fraction of interactions deposits the full energy (`photopeak fraction` at 511 keV, rising
+ * at lower energies with the photoelectric share: (tau + sigma/2) / (tau + sigma) normalised at 511), measured with a
  * Gaussian energy resolution (FWHM fraction at 511 keV, scaling as 1/sqrt(E)); the rest deposit too
  * little for the window. Then the crystal's efficiency (mean 1) thins it. The photopeak fraction is
  * the model's single calibration constant (scanner file), set so that the NEMA NU 2-2018 line source
@@ -34,13 +35,12 @@ typedef struct lf_detector {
     int *slot_to_k;          /* [slots_t] in-ring index or -1 for a gap slot */
     int *zslot_to_ring;      /* [slots_z] ring or -1 for a gap ring */
     float *eff;              /* [n_crystals] crystal efficiencies (mean 1) */
-    double eff_max;
     double tof_sigma_ps;     /* of the time difference */
     int mrd;
 } lf_detector;
 
 /* Builds the model; crystal efficiencies drawn lognormal with relative spread eff_sigma (0: all 1),
- * reproducible by seed, clamped to [0.5, 1.5]. */
+ * reproducible by seed, clamped to [0.7, 1.3]. */
 int lf_detector_init(lf_detector *d, const lf_scanner *sc, int mrd, double eff_sigma, uint64_t seed, lf_error *err);
 void lf_detector_free(lf_detector *d);
 

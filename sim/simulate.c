@@ -274,7 +274,7 @@ static int singles_model(sim *s, lf_error *err)
         return lf_fail(err, "out of memory for the singles model");
     }
     lf_transport tr = {.ph = &s->ph, .scatter = s->c->scatter, .max_scatter = 8};
-    tr.e_min_kev = s->det.e_lo_kev * 0.8;
+    tr.e_min_kev = s->det.e_lo_kev * (1.0 - 4.0 * s->det.energy_fwhm / 2.3548 * sqrt(511.0 / s->det.e_lo_kev));
 #pragma omp parallel for schedule(static)
     for (int part = 0; part < 64; part++) {
         lf_rng rng;
@@ -578,6 +578,7 @@ int lf_simulate(const lf_sim_config *c, lf_sim_result *res, lf_error *err)
     int rc = -1;
     lf_q64_writer *w = NULL;
     chunk *chunks = NULL;
+    int group = 0;
     if (!(c->duration_s > 0) || c->duration_s > 86400)
         return lf_fail(err, "--duration-s %g: expected 0 < T <= 86400 s", c->duration_s);
     if (!(c->count_fraction > 0 && c->count_fraction <= 1))
@@ -652,7 +653,7 @@ int lf_simulate(const lf_sim_config *c, lf_sim_result *res, lf_error *err)
 
     uint64_t total_ms = (uint64_t)llround(c->duration_s * 1000.0);
     uint64_t nchunks = (total_ms + CHUNK_MS - 1) / CHUNK_MS;
-    int group = 4 * omp_get_max_threads();
+    group = 4 * omp_get_max_threads();
     chunks = calloc((size_t)group, sizeof *chunks);
     if (!chunks) {
         lf_fail(err, "out of memory");
@@ -715,7 +716,7 @@ done:
     if (w)
         lf_q64w_abort(w);
     if (chunks) {
-        for (int i = 0; i < 4 * omp_get_max_threads(); i++)
+        for (int i = 0; i < group; i++)
             free(chunks[i].it);
         free(chunks);
     }

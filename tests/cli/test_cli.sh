@@ -36,6 +36,48 @@ check "missing file message" grep -q "$tmp/none.l" "$tmp/err"
 check "missing header" exit_code 1 "$lafov" info "$tmp/empty.l"
 check "missing header message" grep -q "empty.l.hdr" "$tmp/err"
 
+# lafov simulate: a small IEC acquisition, its files, and lafov info reading it back (no python/jq: the
+# numbers are pulled out of the JSON with sed).
+json_num() { # json_num KEY FILE: the number of the first "KEY": in FILE
+  sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([0-9][0-9]*\).*/\1/p" "$2" | head -1
+}
+same_num() { # same_num A B: both non-empty and equal
+  [ -n "$1" ] && [ -n "$2" ] && [ "$1" -eq "$2" ] || { echo "  '$1' != '$2'"; return 1; }
+}
+check "simulate --help" exit_code 0 "$lafov" simulate --help
+check "simulate bad option" exit_code 2 "$lafov" simulate --no-such-option x
+check "simulate" exit_code 0 "$lafov" simulate --phantom iec --activity-mbq 5 --duration-s 0.2 --no-ct \
+  --truth-voxel-mm 8 --out "$tmp/sim"
+for f in acq.l acq.l.hdr truth.json truth_activity.nii.gz truth_mu.nii.gz truth_labels.nii.gz crystal_efficiency.csv; do
+  check "simulate wrote $f" test -s "$tmp/sim/$f"
+done
+check "simulate --no-ct: no CT" test ! -e "$tmp/sim/ct.nii.gz"
+check "info on simulated" exit_code 0 "$lafov" info "$tmp/sim/acq.l" --json
+cp "$tmp/out" "$tmp/sim_info.json"
+# truth.json's counts object; lafov info's top-level prompts/delayeds come before its count_rate list
+sed -n '/"counts": {/,/}/p' "$tmp/sim/truth.json" >"$tmp/sim_counts.json"
+check "simulated prompts match truth" same_num "$(json_num prompts "$tmp/sim_info.json")" \
+  "$(json_num prompts "$tmp/sim_counts.json")"
+check "simulated delayeds match truth" same_num "$(json_num delayeds "$tmp/sim_info.json")" \
+  "$(json_num delayeds "$tmp/sim_counts.json")"
+check "simulated prompts > 0" test "$(json_num prompts "$tmp/sim_counts.json")" -gt 0
+check "simulated time markers" grep -qF '"time_markers": 200' "$tmp/sim_info.json"
+check "simulated stream clean" grep -qF '"invalid_events": 0' "$tmp/sim_info.json"
+# with the CT, on a coarse grid
+check "simulate with CT" exit_code 0 "$lafov" simulate --phantom iec --activity-mbq 1 --duration-s 0.05 \
+  --truth-voxel-mm 8 --ct-matrix 64 --ct-pixel-mm 8 --ct-slice-mm 20 --out "$tmp/simct"
+check "simulate wrote ct.nii.gz" test -s "$tmp/simct/ct.nii.gz"
+check "simulate wrote ct/" test -d "$tmp/simct/ct"
+check "simulate ct/ has DICOM files" test "$(ls "$tmp/simct/ct" | grep -c '\.dcm$')" -gt 0
+check "simulate needs --out" exit_code 2 "$lafov" simulate --phantom iec --activity-mbq 5 --duration-s 0.2
+check "simulate needs --out message" grep -q -- '--out' "$tmp/err"
+check "simulate one activity" exit_code 2 "$lafov" simulate --phantom iec --activity-mbq 5 --activity-mbq-per-kg 0.1 \
+  --duration-s 0.2 --out "$tmp/sim2"
+check "simulate one activity: nothing written" test ! -e "$tmp/sim2"
+check "simulate unknown phantom" exit_code 1 "$lafov" simulate --phantom no_such_phantom --activity-mbq 1 \
+  --duration-s 0.05 --no-ct --out "$tmp/sim3"
+check "simulate unknown phantom message" grep -q 'no_such_phantom' "$tmp/err"
+
 mmr="$shared/mmr/small_listmode_file.l"
 if [ ! -r "$mmr" ]; then
   echo "the mMR sample is not at $mmr: real-data checks skipped"
