@@ -35,6 +35,8 @@ step_simulate_seed_case() {
         --duration-s 1200 --motion 600:0,0,15 --count-fraction 0.01 --seed 1 --out "$OUT/seed_case"
     "$LAFOV" info "$OUT/seed_case/acq.l"
     "$LAFOV" qc "$OUT/seed_case/acq.l" --out "$OUT/seed_case/qc"
+    "$LAFOV" view "$OUT/seed_case/ct.nii.gz" --plane coronal --out "$OUT/seed_case/ct_coronal.png"
+    "$LAFOV" view "$OUT/seed_case/truth_activity.nii.gz" --plane coronal --out "$OUT/seed_case/activity_coronal.png"
     echo "-> $OUT/seed_case/ (acq.l + .hdr, truth.json, truth images, ct.nii.gz, ct/, qc/)"
 }
 

@@ -52,6 +52,13 @@ for f in acq.l acq.l.hdr truth.json truth_activity.nii.gz truth_mu.nii.gz truth_
   check "simulate wrote $f" test -s "$tmp/sim/$f"
 done
 check "simulate --no-ct: no CT" test ! -e "$tmp/sim/ct.nii.gz"
+# lafov view: a slice of a simulated truth image as a PNG
+check "view" exit_code 0 "$lafov" view "$tmp/sim/truth_activity.nii.gz" --plane axial --out "$tmp/view.png"
+check "view png" test "$(head -c 8 "$tmp/view.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a"
+check "view bad plane" exit_code 2 "$lafov" view "$tmp/sim/truth_activity.nii.gz" --plane oblique --out "$tmp/v2.png"
+check "view missing file" exit_code 1 "$lafov" view "$tmp/none.nii.gz" --out "$tmp/v3.png"
+check "view missing file names it" grep -q "none.nii.gz" "$tmp/err"
+check "view wrote nothing on error" test ! -e "$tmp/v3.png"
 check "info on simulated" exit_code 0 "$lafov" info "$tmp/sim/acq.l" --json
 cp "$tmp/out" "$tmp/sim_info.json"
 # truth.json's counts object; lafov info's top-level prompts/delayeds come before its count_rate list
