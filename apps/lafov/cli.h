@@ -18,6 +18,7 @@ typedef struct lf_cli_cmd {
 int lf_cmd_info(int argc, char **argv);
 int lf_cmd_qc(int argc, char **argv);
 int lf_cmd_simulate(int argc, char **argv);
+int lf_cmd_project(int argc, char **argv);
 int lf_cmd_view(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 failure (bad input, I/O), 2 usage error. */

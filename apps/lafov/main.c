@@ -10,6 +10,7 @@ static const lf_cli_cmd commands[] = {
     {"simulate", lf_cmd_simulate, "Monte-Carlo acquisition of a phantom: 64-bit stream, truth images, low-dose CT"},
     {"view", lf_cmd_view, "one slice of a NIfTI volume (CT, truth, reconstruction) as a PNG"},
     {"qc", lf_cmd_qc, "detector QC: per-crystal fan sums (CSV), crystal x ring map (PNG), dead crystals/blocks"},
+    {"project", lf_cmd_project, "forward / back projection of an image along given LORs (TOF or not; CPU or CUDA)"},
 };
 
 static void usage(FILE *f)

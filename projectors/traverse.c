@@ -1,0 +1,27 @@
+/* lafov projectors: the TOF kernel table of traverse.h. */
+#include "traverse.h"
+
+#include <math.h>
+
+void lf_tofk_init(lf_tofk *tk, const lf_tof *tof)
+{
+    const double k = (double)tof->n_sigmas, sigma = (double)tof->sigma_mm, w = (double)tof->bin_width_mm;
+    const double span = 2.0 * k * sigma; /* the table covers [-k sigma, +k sigma] */
+    tk->w = (float)w;
+    tk->half_win = (float)(k * sigma + 0.5 * w);
+    tk->u_scale = (float)(LF_TOFK_N / span);
+    tk->u_w = (float)(w * LF_TOFK_N / span);
+    /* F(x) = (erf(x / (sqrt2 sigma)) + erf(k / sqrt2)) / (2 erf(k / sqrt2)): the CDF of the Gaussian
+     * truncated at ±k sigma and renormalised, F(-k sigma) = 0, F(k sigma) = 1 */
+    const double norm = erf(k / sqrt(2.0));
+    double prev = 0.0;
+    for (int i = 1; i <= LF_TOFK_N; i++) {
+        double x = -k + 2.0 * k * (double)i / LF_TOFK_N; /* in sigmas */
+        double f = i == LF_TOFK_N ? 1.0 : 0.5 * (1.0 + erf(x / sqrt(2.0)) / norm);
+        tk->cell[i - 1][0] = (float)prev;
+        tk->cell[i - 1][1] = (float)(f - prev);
+        prev = f;
+    }
+    tk->cell[LF_TOFK_N][0] = 1.0f;
+    tk->cell[LF_TOFK_N][1] = 0.0f;
+}
