@@ -7,14 +7,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "data_dir.h"
 #include "interfile.h"
 
-#ifndef LAFOV_INSTALL_DATA_DIR
-#define LAFOV_INSTALL_DATA_DIR "/usr/local/share/lafov"
-#endif
-#ifndef LAFOV_SOURCE_DATA_DIR
-#define LAFOV_SOURCE_DATA_DIR "data"
-#endif
 
 static int get_int(const lf_ifh *h, const char *key, int required, int def, int *out, lf_error *err)
 {
@@ -109,29 +104,12 @@ done:
     return rc;
 }
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 const char *lf_scanner_dir(const char *dir)
 {
     static char buf[4096];
     if (dir && *dir)
         return dir;
-    const char *e = getenv("LAFOV_SCANNER_DIR");
-    if (e && *e)
-        return e;
-    e = getenv("LAFOV_DATA_DIR");
-    if (e && *e) {
-        snprintf(buf, sizeof buf, "%s/scanners", e);
-        return buf;
-    }
-    /* a build tree uses its own source tree's files; an installed binary the installed ones */
-    if (is_dir(LAFOV_SOURCE_DATA_DIR "/scanners"))
-        return LAFOV_SOURCE_DATA_DIR "/scanners";
-    return LAFOV_INSTALL_DATA_DIR "/scanners";
+    return lf_data_subdir("scanners", "LAFOV_SCANNER_DIR", buf, sizeof buf);
 }
 
 int lf_scanner_by_name(const char *dir, const char *name, lf_scanner *sc, lf_error *err)

@@ -1,5 +1,7 @@
 #include "mumap.h"
 
+#include "../io/data_dir.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,37 +10,16 @@
 
 #include "../io/interfile.h"
 
-#ifndef LAFOV_INSTALL_DATA_DIR
-#define LAFOV_INSTALL_DATA_DIR "/usr/local/share/lafov"
-#endif
-#ifndef LAFOV_SOURCE_DATA_DIR
-#define LAFOV_SOURCE_DATA_DIR "data"
-#endif
 
 #define HU2MU_FILE "carney2006.hu2mu"
 #define FWHM_PER_SIGMA 2.3548200450309493 /* 2 sqrt(2 ln 2) */
 
 /* ------------------------------------------------------------------ table */
 
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static void default_path(char *buf, size_t n)
 {
-    const char *e = getenv("LAFOV_DATA_DIR");
-    if (e && *e) {
-        snprintf(buf, n, "%s/ct/%s", e, HU2MU_FILE);
-        return;
-    }
-    /* a build tree uses its own source tree's file; an installed binary the installed one */
-    if (is_file(LAFOV_SOURCE_DATA_DIR "/ct/" HU2MU_FILE)) {
-        snprintf(buf, n, "%s", LAFOV_SOURCE_DATA_DIR "/ct/" HU2MU_FILE);
-        return;
-    }
-    snprintf(buf, n, "%s", LAFOV_INSTALL_DATA_DIR "/ct/" HU2MU_FILE);
+    char dir[4096];
+    snprintf(buf, n, "%s/%s", lf_data_subdir("ct", NULL, dir, sizeof dir), HU2MU_FILE);
 }
 
 /* Parses "a=..., b=..., bp=..." (any order, ',' or ';' or spaces between fields). */

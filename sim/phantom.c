@@ -1,5 +1,7 @@
 #include "phantom.h"
 
+#include "../io/data_dir.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -11,12 +13,6 @@
 
 #include "../io/interfile.h"
 
-#ifndef LAFOV_INSTALL_DATA_DIR
-#define LAFOV_INSTALL_DATA_DIR "/usr/local/share/lafov"
-#endif
-#ifndef LAFOV_SOURCE_DATA_DIR
-#define LAFOV_SOURCE_DATA_DIR "data"
-#endif
 
 #define OWNED_SAMPLES 200000
 #define OWNED_CHUNKS 16
@@ -685,28 +681,12 @@ static void copy_str(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 const char *lf_phantom_dir(const char *dir)
 {
     static char buf[4096];
     if (dir && *dir)
         return dir;
-    const char *e = getenv("LAFOV_PHANTOM_DIR");
-    if (e && *e)
-        return e;
-    e = getenv("LAFOV_DATA_DIR");
-    if (e && *e) {
-        snprintf(buf, sizeof buf, "%s/phantoms", e);
-        return buf;
-    }
-    if (is_dir(LAFOV_SOURCE_DATA_DIR "/phantoms"))
-        return LAFOV_SOURCE_DATA_DIR "/phantoms";
-    return LAFOV_INSTALL_DATA_DIR "/phantoms";
+    return lf_data_subdir("phantoms", "LAFOV_PHANTOM_DIR", buf, sizeof buf);
 }
 
 void lf_phantom_free(lf_phantom *ph)
