@@ -197,11 +197,10 @@ static void shape_sample(const lf_shape *s, lf_rng *rng, double dz, double x[3])
 #define TINY_DIR 1e-300
 
 /* slab lo <= o + t u <= hi */
-static inline int clip_slab(double o, double u, double lo, double hi, double *t0, double *t1)
+static inline int clip_slab_inv(double o, double inv, double lo, double hi, double *t0, double *t1)
 {
-    if (fabs(u) < TINY_DIR)
+    if (inv == 0)
         return o >= lo && o <= hi;
-    double inv = 1.0 / u;
     double a = (lo - o) * inv, b = (hi - o) * inv;
     if (a > b) {
         double t = a;
@@ -213,6 +212,11 @@ static inline int clip_slab(double o, double u, double lo, double hi, double *t0
     if (b < *t1)
         *t1 = b;
     return *t0 <= *t1;
+}
+
+static inline int clip_slab(double o, double u, double lo, double hi, double *t0, double *t1)
+{
+    return clip_slab_inv(o, fabs(u) < TINY_DIR ? 0.0 : 1.0 / u, lo, hi, t0, t1);
 }
 
 /* half-line o + t u <= hi (side = +1) or >= lo (side = -1) */
@@ -334,23 +338,7 @@ static int shape_cut(const lf_shape *s, const double o[3], const double u[3], do
     return 0;
 }
 
-/* clip_slab with the direction's inverse precomputed (inv = 0 when |u| < TINY_DIR) */
-static inline int clip_slab_inv(double o, double inv, double lo, double hi, double *t0, double *t1)
-{
-    if (inv == 0)
-        return o >= lo && o <= hi;
-    double a = (lo - o) * inv, b = (hi - o) * inv;
-    if (a > b) {
-        double t = a;
-        a = b;
-        b = t;
-    }
-    if (a > *t0)
-        *t0 = a;
-    if (b < *t1)
-        *t1 = b;
-    return *t0 <= *t1;
-}
+/* a shape's bounding box, the direction's inverse precomputed (inv = 0 when |u| < TINY_DIR) */
 
 static inline int bbox_cut(const lf_shape *s, const double o[3], const double inv[3], double dz, double *t0, double *t1)
 {
