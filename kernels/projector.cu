@@ -210,33 +210,19 @@ static int lf_cu_alloc(void **p, size_t bytes, const char *what, const char *nam
     return 0;
 }
 
-/* The argument checks of the CPU projectors (same rules, same messages) and the GPU's availability.
+/* The projectors' shared argument checks (projectors/traverse.c), then the GPU's availability.
  * *tk gets the host TOF table (caller frees) or NULL for non-TOF. */
 static int lf_cu_prepare(const char *what, lf_proj_kind kind, const lf_grid *g, const void *img, const float *lors,
                          size_t n, const int8_t *bins, const lf_tof *tof, const void *vec, lf_tofk **tk, lf_error *err)
 {
-    *tk = NULL;
-    if (kind != LF_PROJ_JOSEPH && kind != LF_PROJ_SIDDON)
-        return lf_fail(err, "%s: unknown projector kind %d", what, (int)kind);
-    if (lf_proj_check(g, tof, err) != 0)
-        return lf_fail_prefix(err, "%s", what);
-    if (!img || (n && (!lors || !vec)))
-        return lf_fail(err, "%s: missing image, LOR or value array", what);
-    if ((tof == NULL) != (bins == NULL))
-        return lf_fail(err, "%s: TOF needs both the TOF set-up and the per-LOR bins", what);
+    if (lf_proj_prepare(what, kind, g, img, lors, n, bins, tof, vec, tk, err) != 0)
+        return -1;
     char why[256];
-    if (!lf_cuda_proj_available(why, sizeof why))
+    if (!lf_cuda_proj_available(why, sizeof why)) {
+        free(*tk);
+        *tk = NULL;
         return lf_fail(err, "%s: no CUDA device: %s", what, why);
-    if (!tof)
-        return 0;
-    const int half = (tof->n_bins - 1) / 2;
-    for (size_t i = 0; i < n; i++)
-        if (bins[i] < -half || bins[i] > half)
-            return lf_fail(err, "%s: LOR %zu has TOF bin %d outside -%d..%d", what, i, (int)bins[i], half, half);
-    *tk = (lf_tofk *)malloc(sizeof **tk);
-    if (!*tk)
-        return lf_fail(err, "%s: out of memory", what);
-    lf_tofk_init(*tk, tof);
+    }
     return 0;
 }
 

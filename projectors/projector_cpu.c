@@ -109,31 +109,6 @@ int lf_device_parse(const char *s, lf_device *dev, lf_error *err)
 
 const char *lf_proj_kind_name(lf_proj_kind kind) { return kind == LF_PROJ_SIDDON ? "siddon" : "joseph"; }
 
-/* Validates one call; *tk gets the TOF table (caller frees) or NULL for non-TOF. */
-static int prepare(const char *what, lf_proj_kind kind, const lf_grid *g, const void *img, const float *lors, size_t n,
-                   const int8_t *bins, const lf_tof *tof, const void *vec, lf_tofk **tk, lf_error *err)
-{
-    *tk = NULL;
-    if (kind != LF_PROJ_JOSEPH && kind != LF_PROJ_SIDDON)
-        return lf_fail(err, "%s: unknown projector kind %d", what, (int)kind);
-    if (lf_proj_check(g, tof, err) != 0)
-        return lf_fail_prefix(err, "%s", what);
-    if (!img || (n && (!lors || !vec)))
-        return lf_fail(err, "%s: missing image, LOR or value array", what);
-    if ((tof == NULL) != (bins == NULL))
-        return lf_fail(err, "%s: TOF needs both the TOF set-up and the per-LOR bins", what);
-    if (!tof)
-        return 0;
-    int half = (tof->n_bins - 1) / 2;
-    for (size_t i = 0; i < n; i++)
-        if (bins[i] < -half || bins[i] > half)
-            return lf_fail(err, "%s: LOR %zu has TOF bin %d outside -%d..%d", what, i, (int)bins[i], half, half);
-    *tk = malloc(sizeof **tk);
-    if (!*tk)
-        return lf_fail(err, "%s: out of memory", what);
-    lf_tofk_init(*tk, tof);
-    return 0;
-}
 
 /* z planes per slab: about LF_SLAB_BYTES, and at least LF_MIN_SLABS slabs when the grid has the
  * planes. Independent of the thread count, so that the forward's summation order is too. */
@@ -322,7 +297,7 @@ int lf_proj_fwd(lf_proj_kind kind, const lf_grid *g, const float *img, const flo
                 const int8_t *tof_bins, const lf_tof *tof, float *out, lf_error *err)
 {
     lf_tofk *tk;
-    if (prepare("forward projection", kind, g, img, lors, n, tof_bins, tof, out, &tk, err) != 0)
+    if (lf_proj_prepare("forward projection", kind, g, img, lors, n, tof_bins, tof, out, &tk, err) != 0)
         return -1;
     /* the forward walks only read the image */
     int rc = n ? run(0, kind, g, (float *)img, lors, n, tof_bins, tk, NULL, out, err) : 0;
@@ -334,7 +309,7 @@ int lf_proj_back(lf_proj_kind kind, const lf_grid *g, float *img, const float *l
                  const int8_t *tof_bins, const lf_tof *tof, const float *values, lf_error *err)
 {
     lf_tofk *tk;
-    if (prepare("back projection", kind, g, img, lors, n, tof_bins, tof, values, &tk, err) != 0)
+    if (lf_proj_prepare("back projection", kind, g, img, lors, n, tof_bins, tof, values, &tk, err) != 0)
         return -1;
     int rc = n ? run(1, kind, g, img, lors, n, tof_bins, tk, values, NULL, err) : 0;
     free(tk);

@@ -1,7 +1,8 @@
-/* lafov projectors: the TOF kernel table of traverse.h. */
+/* lafov projectors: the TOF kernel table of traverse.h and the argument checks every projector shares. */
 #include "traverse.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void lf_tofk_init(lf_tofk *tk, const lf_tof *tof)
 {
@@ -24,4 +25,29 @@ void lf_tofk_init(lf_tofk *tk, const lf_tof *tof)
     }
     tk->cell[LF_TOFK_N][0] = 1.0f;
     tk->cell[LF_TOFK_N][1] = 0.0f;
+}
+
+int lf_proj_prepare(const char *what, lf_proj_kind kind, const lf_grid *g, const void *img, const float *lors, size_t n,
+                   const int8_t *bins, const lf_tof *tof, const void *vec, lf_tofk **tk, lf_error *err)
+{
+    *tk = NULL;
+    if (kind != LF_PROJ_JOSEPH && kind != LF_PROJ_SIDDON)
+        return lf_fail(err, "%s: unknown projector kind %d", what, (int)kind);
+    if (lf_proj_check(g, tof, err) != 0)
+        return lf_fail_prefix(err, "%s", what);
+    if (!img || (n && (!lors || !vec)))
+        return lf_fail(err, "%s: missing image, LOR or value array", what);
+    if ((tof == NULL) != (bins == NULL))
+        return lf_fail(err, "%s: TOF needs both the TOF set-up and the per-LOR bins", what);
+    if (!tof)
+        return 0;
+    int half = (tof->n_bins - 1) / 2;
+    for (size_t i = 0; i < n; i++)
+        if (bins[i] < -half || bins[i] > half)
+            return lf_fail(err, "%s: LOR %zu has TOF bin %d outside -%d..%d", what, i, (int)bins[i], half, half);
+    *tk = malloc(sizeof **tk);
+    if (!*tk)
+        return lf_fail(err, "%s: out of memory", what);
+    lf_tofk_init(*tk, tof);
+    return 0;
 }

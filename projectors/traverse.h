@@ -64,6 +64,11 @@ typedef struct lf_tofk {
 } lf_tofk;
 
 /* Fills the table (host; erf in double). tof must have passed lf_proj_check. */
+/* The argument checks every projector (CPU and CUDA) applies, with the same messages; *tk gets the
+ * host TOF table (caller frees) or NULL for non-TOF. vec: the output (fwd) or value (back) array. */
+int lf_proj_prepare(const char *what, lf_proj_kind kind, const lf_grid *g, const void *img, const float *lors, size_t n,
+                    const int8_t *bins, const lf_tof *tof, const void *vec, lf_tofk **tk, lf_error *err);
+
 void lf_tofk_init(lf_tofk *tk, const lf_tof *tof);
 
 /* F at table coordinate u (cells from -n_sigmas·σ): 0 below, 1 above, linear in between. */
