@@ -63,8 +63,15 @@ typedef struct lf_scanner {
 
     /* detection model of the simulator (sim/detector.h); 0 when the file does not say */
     double crystal_depth_mm;
+    double crystal_mu_per_cm;   /* crystal attenuation at 511 keV (LSO 0.869 1/cm, the default) */
     double energy_resolution;   /* FWHM fraction at 511 keV */
     double photopeak_fraction;  /* calibration constant */
+
+    /* absolute system response (quadra-stream.md, "System response"): true counts per second per MBq of
+     * a 700 mm line source in air on the axis, centred, at ring difference line_sensitivity_mrd; the
+     * reconstruction's nominal calibration until a norm exists. 0 when the file does not say. */
+    double line_sensitivity_kcps_mbq;
+    int line_sensitivity_mrd;
 
     /* PETLINK sinogram layout (format PETLINK32 only; 0 otherwise) */
     int sino_tang_bins;

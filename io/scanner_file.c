@@ -86,6 +86,9 @@ int lf_scanner_load(const char *path, lf_scanner *sc, lf_error *err)
         get_int(&h, "sinogram tangential bins", 0, 0, &sc->sino_tang_bins, err) ||
         get_int(&h, "sinogram views", 0, 0, &sc->sino_views, err) ||
         get_dbl(&h, "crystal depth (mm)", 0, 0, &sc->crystal_depth_mm, err) ||
+        get_dbl(&h, "crystal attenuation at 511 keV (1/cm)", 0, 0.869, &sc->crystal_mu_per_cm, err) ||
+        get_dbl(&h, "line source sensitivity (kcps/MBq)", 0, 0, &sc->line_sensitivity_kcps_mbq, err) ||
+        get_int(&h, "line source sensitivity ring difference", 0, 0, &sc->line_sensitivity_mrd, err) ||
         get_dbl(&h, "energy resolution (FWHM fraction)", 0, 0, &sc->energy_resolution, err) ||
         get_dbl(&h, "photopeak fraction", 0, 0, &sc->photopeak_fraction, err))
         goto done;

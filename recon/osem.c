@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/nifti.h"
 #include "../projectors/allors.h"
+#include "filter.h"
 
 void lf_osem_events_free(lf_osem_events *e)
 {
@@ -93,6 +95,14 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
     }
 
     const size_t cap = e->n / (size_t)M + 1;
+    const int psf = p->psf_fwhm_mm > 0.0f;
+    if (psf && !isfinite(p->psf_fwhm_mm))
+        return lf_fail(err, "osem: PSF FWHM %g mm is not finite", (double)p->psf_fwhm_mm);
+    /* PSF work images: G·λ for the forward projection, and G·s (the sensitivity seen by the update) */
+    lf_volume blur, sens_g;
+    memset(&blur, 0, sizeof blur);
+    memset(&sens_g, 0, sizeof sens_g);
+    const float *s_upd = sens, *fwd_img = img;
     float *back = malloc(nv * sizeof(float));
     float *lors = malloc(cap * 6 * sizeof(float));
     float *vals = malloc(cap * sizeof(float));
@@ -101,6 +111,24 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
     if (!back || !lors || !vals || (p->tof && !bins)) {
         rc = lf_fail(err, "osem: out of memory (%zu voxels, %zu events per subset)", nv, cap);
         goto done;
+    }
+    if (psf) {
+        const double vox[3] = {p->grid.voxel_mm[0], p->grid.voxel_mm[1], p->grid.voxel_mm[2]};
+        const double org[3] = {p->grid.origin_mm[0], p->grid.origin_mm[1], p->grid.origin_mm[2]};
+        if (lf_volume_alloc(&blur, p->grid.n, vox, org, err) != 0 || lf_volume_alloc(&sens_g, p->grid.n, vox, org, err) != 0) {
+            rc = lf_fail_prefix(err, "osem PSF");
+            goto done;
+        }
+        memcpy(sens_g.data, sens, nv * sizeof(float));
+        if (lf_gaussian_filter(&sens_g, p->psf_fwhm_mm, err) != 0) {
+            rc = lf_fail_prefix(err, "osem PSF (sensitivity)");
+            goto done;
+        }
+        for (size_t j = 0; j < nv; j++)
+            if (sens_g.data[j] < 0.0f)
+                sens_g.data[j] = 0.0f; /* FFT round-off around zeros */
+        s_upd = sens_g.data;
+        fwd_img = blur.data;
     }
 
     for (int it = 0; it < p->iterations && rc == 0; it++) {
@@ -113,8 +141,15 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
                     bins[m] = e->tof_bins[i];
             }
             memset(back, 0, nv * sizeof(float));
+            if (psf) {
+                memcpy(blur.data, img, nv * sizeof(float));
+                if (lf_gaussian_filter(&blur, p->psf_fwhm_mm, err) != 0) {
+                    rc = lf_fail_prefix(err, "osem iteration %d subset %d (PSF)", it + 1, b + 1);
+                    break;
+                }
+            }
             if (m > 0) {
-                if (lf_proj_fwd_dev(p->device, p->kind, &p->grid, img, lors, m, bins, p->tof, vals, err) != 0) {
+                if (lf_proj_fwd_dev(p->device, p->kind, &p->grid, fwd_img, lors, m, bins, p->tof, vals, err) != 0) {
                     rc = lf_fail_prefix(err, "osem iteration %d subset %d", it + 1, b + 1);
                     break;
                 }
@@ -129,14 +164,28 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
                     break;
                 }
             }
-            for (size_t j = 0; j < nv; j++)
-                img[j] = sens[j] > thr ? (float)((double)img[j] * (double)back[j] * (double)M / (double)sens[j]) : 0.0f;
+            if (psf && m > 0) {
+                lf_volume bv = blur; /* the back projection through Gᵀ = G, in place */
+                bv.data = back;
+                if (lf_gaussian_filter(&bv, p->psf_fwhm_mm, err) != 0) {
+                    rc = lf_fail_prefix(err, "osem iteration %d subset %d (PSF)", it + 1, b + 1);
+                    break;
+                }
+            }
+            for (size_t j = 0; j < nv; j++) {
+                float bj = back[j] > 0.0f ? back[j] : 0.0f; /* FFT round-off (PSF) must not flip a sign */
+                img[j] = (sens[j] > thr && s_upd[j] > 0.0f)
+                             ? (float)((double)img[j] * (double)bj * (double)M / (double)s_upd[j])
+                             : 0.0f;
+            }
             if (p->progress)
                 p->progress(p->user, it, b, img);
         }
     }
 
 done:
+    lf_volume_free(&blur);
+    lf_volume_free(&sens_g);
     free(back);
     free(lors);
     free(vals);

@@ -19,6 +19,9 @@
  *     λ_j ← λ_j / (s_j / M) · Σ_{e∈E_b} mult_e p_ej / ȳ_e      where s_j > threshold · max s,
  *     λ_j ← 0                                                    elsewhere (masked voxels).
  *
+ * With a PSF (psf_fwhm_mm > 0) P becomes P·G: λ_j ← λ_j / (G s)_j/M · (G Pᵀ q)_j (G symmetric: a truncated,
+ * zero-padded Gaussian convolution); the mask still comes from s itself.
+ *
  * Quotient guard: an event with ȳ_e ≤ 0 (or not finite) contributes 0; otherwise the quotient is
  * mult_e / max(ȳ_e, LF_OSEM_TINY), so a positive but vanishing ȳ_e cannot overflow to inf.
  * Positivity is automatic (non-negative λ, p, mult, add). Without additive terms (and with ȳ_e > 0 for every
@@ -82,6 +85,9 @@ typedef struct lf_osem_params {
     int iterations;           /* >= 1 */
     int subsets;              /* >= 1 */
     float mask_threshold;     /* voxels with s_j <= mask_threshold · max_j s_j are fixed at 0; 0..1 */
+    float psf_fwhm_mm;        /* > 0: image-space resolution model G, an isotropic Gaussian of this FWHM
+                               * (recon/filter.h): ȳ = mult·P·G·λ + add, back projections pass through Gᵀ = G
+                               * and the sensitivity used is G·s. 0: none. */
     lf_osem_progress_fn progress;  /* may be NULL */
     void *user;
 } lf_osem_params;

@@ -26,7 +26,7 @@ int lf_detector_init(lf_detector *d, const lf_scanner *sc, int mrd, double eff_s
     d->mrd = mrd;
     d->radius_mm = sc->ring_radius_mm;
     d->depth_mm = sc->crystal_depth_mm > 0 ? sc->crystal_depth_mm : 20.0;
-    d->mu_lso_511 = 0.869;
+    d->mu_lso_511 = sc->crystal_mu_per_cm > 0 ? sc->crystal_mu_per_cm : 0.869;
     d->energy_fwhm = sc->energy_resolution > 0 ? sc->energy_resolution : 0.10;
     d->e_lo_kev = sc->energy_low_kev > 0 ? sc->energy_low_kev : 435;
     d->e_hi_kev = sc->energy_high_kev > 0 ? sc->energy_high_kev : 585;
@@ -90,13 +90,11 @@ double lf_detector_distance(const lf_detector *d, const double x[3], const doubl
     return (-b + sqrt(disc)) / a;
 }
 
-int32_t lf_detector_crystal(const lf_detector *d, const double x[3], const double u[3], double *dist_mm)
+/* The crystal at point h (its angle's nearest transaxial slot, the axial slot containing its z), or -1
+ * for a gap slot or beyond the scanner's ends. */
+static int32_t crystal_at(const lf_detector *d, const double h[3])
 {
     const lf_scanner *sc = d->sc;
-    double t = lf_detector_distance(d, x, u);
-    if (t < 0)
-        return -1;
-    double h[3] = {x[0] + t * u[0], x[1] + t * u[1], x[2] + t * u[2]};
     if (h[2] <= d->z_lo_mm || h[2] >= d->z_hi_mm)
         return -1;
     int zs = (int)floor((h[2] - d->z_lo_mm) / sc->ring_pitch_mm);
@@ -113,37 +111,62 @@ int32_t lf_detector_crystal(const lf_detector *d, const double x[3], const doubl
     int k = d->slot_to_k[p];
     if (k < 0)
         return -1;
-    *dist_mm = t;
     return (int32_t)lf_crystal_id(sc, ring, k);
+}
+
+int32_t lf_detector_crystal(const lf_detector *d, const double x[3], const double u[3], double *dist_mm)
+{
+    double t = lf_detector_distance(d, x, u);
+    if (t < 0)
+        return -1;
+    double h[3] = {x[0] + t * u[0], x[1] + t * u[1], x[2] + t * u[2]};
+    int32_t c = crystal_at(d, h);
+    if (c >= 0)
+        *dist_mm = t;
+    return c;
 }
 
 int32_t lf_detector_detect(const lf_detector *d, lf_rng *rng, const double x[3], const double u[3], double e_kev,
                            double *dist_mm)
 {
-    int32_t c = lf_detector_crystal(d, x, u, dist_mm);
-    if (c < 0)
+    double t = lf_detector_distance(d, x, u);
+    if (t < 0)
         return -1;
+    double h[3] = {x[0] + t * u[0], x[1] + t * u[1], x[2] + t * u[2]};
+    if (h[2] <= d->z_lo_mm || h[2] >= d->z_hi_mm)
+        return -1; /* misses the crystal face cylinder */
     /* incidence: cosine between the direction and the radial normal at the entry point */
-    double t = *dist_mm;
-    double hx = x[0] + t * u[0], hy = x[1] + t * u[1];
-    double cosi = (hx * u[0] + hy * u[1]) / d->radius_mm;
+    double cosi = (h[0] * u[0] + h[1] * u[1]) / d->radius_mm;
     if (cosi < 1.0 / 3.0)
         cosi = 1.0 / 3.0; /* path capped at 3 crystal depths */
     double r = e_kev / 511.0;
     /* LSO: ~68 % Compton, ~32 % photoelectric at 511 keV; photoelectric ~ E^-3 */
     double sig = 0.68 * lf_kn_ratio(e_kev), tau = 0.32 / (r * r * r);
-    double mu = d->mu_lso_511 * (sig + tau);
-    double p_int = 1.0 - exp(-mu * 0.1 * d->depth_mm / cosi);
+    double mu_mm = 0.1 * d->mu_lso_511 * (sig + tau);
+    double path = d->depth_mm / cosi;
+    double p_int = 1.0 - exp(-mu_mm * path);
+    /* where it interacts: exponential depth along the path, truncated to the crystal; the crystal is the
+     * one at that point (parallax: an oblique photon may interact in a neighbour of its entry crystal,
+     * and the mean interaction depth, ~7 mm at normal incidence, is the contract's DOI) */
+    double v = lf_rng_uniform(rng);
+    if (v >= p_int)
+        return -1;
+    double s = -log1p(-v) / mu_mm; /* v < p_int: s < path */
+    double q[3] = {h[0] + s * u[0], h[1] + s * u[1], h[2] + s * u[2]};
+    int32_t c = crystal_at(d, q);
+    if (c < 0)
+        return -1;
     /* full-energy fraction of an interaction: photoelectric, or Compton whose scattered photon is
      * absorbed in the crystal too (taken as one half); scaled to the calibrated value at 511 keV */
     double full = (tau + 0.5 * sig) / (tau + sig) / (0.32 + 0.5 * 0.68);
-    double p = p_int * d->photopeak * full * d->eff[c]; /* may exceed 1 only for the most efficient crystals
-                                                          * at the lowest energies: then always detected */
+    double p = d->photopeak * full * d->eff[c]; /* may exceed 1 only for the most efficient crystals at the
+                                                 * lowest energies: then always detected */
     if (lf_rng_uniform(rng) >= p)
         return -1;
     double sigma = d->energy_fwhm / 2.3548200450309493 * sqrt(511.0 / e_kev) * e_kev;
     double e = e_kev + sigma * lf_rng_normal(rng);
     if (e < d->e_lo_kev || e > d->e_hi_kev)
         return -1;
+    *dist_mm = t;
     return c;
 }

@@ -10,6 +10,8 @@ static const lf_cli_cmd commands[] = {
     {"simulate", lf_cmd_simulate, "Monte-Carlo acquisition of a phantom: 64-bit stream, truth images, low-dose CT"},
     {"view", lf_cmd_view, "one slice of a NIfTI volume (CT, truth, reconstruction) as a PNG"},
     {"qc", lf_cmd_qc, "detector QC: per-crystal fan sums (CSV), crystal x ring map (PNG), dead crystals/blocks"},
+    {"recon", lf_cmd_recon, "TOF list-mode OSEM with CT attenuation: Bq/mL and SUV images, recon.h5, MIP"},
+    {"roi", lf_cmd_roi, "ROI statistics per label: mean, SD, COV, peak, recovery against a truth image (CSV)"},
     {"project", lf_cmd_project, "forward / back projection of an image along given LORs (TOF or not; CPU or CUDA)"},
 };
 
