@@ -109,36 +109,66 @@ static int add_frame(lf_frames *fr, int *cap, double t0, double t1, lf_error *er
     }
     lf_frame *f = &fr->f[fr->n++];
     memset(f, 0, sizeof *f);
+    f->w = malloc(4 * sizeof *f->w);
+    if (!f->w) {
+        fr->n--;
+        return lf_fail(err, "--frames: out of memory");
+    }
+    f->cap = 4;
     f->w[0].t0_s = t0;
     f->w[0].t1_s = t1;
     f->n_w = 1;
     return 0;
 }
 
-/* Removes window x from frame f (in place); fails when the frame would need too many windows. */
+static int push_window(lf_frame *f, double t0, double t1, lf_error *err)
+{
+    if (f->n_w == f->cap) {
+        int nc = f->cap ? 2 * f->cap : 8;
+        lf_window *w = realloc(f->w, (size_t)nc * sizeof *w);
+        if (!w)
+            return lf_fail(err, "frames: out of memory for %d windows", nc);
+        f->w = w;
+        f->cap = nc;
+    }
+    f->w[f->n_w++] = (lf_window){t0, t1};
+    return 0;
+}
+
+/* Removes window x from frame f (in place). */
 static int subtract(lf_frame *f, const lf_window *x, lf_error *err)
 {
-    lf_window out[LF_FRAME_WINDOWS_MAX];
-    int n = 0;
+    lf_frame out = {0};
     for (int i = 0; i < f->n_w; i++) {
         lf_window w = f->w[i];
+        int rc = 0;
         if (x->t1_s <= w.t0_s || x->t0_s >= w.t1_s) {
-            out[n++] = w;
+            rc = push_window(&out, w.t0_s, w.t1_s, err);
         } else {
             if (x->t0_s > w.t0_s)
-                out[n++] = (lf_window){w.t0_s, x->t0_s};
-            if (x->t1_s < w.t1_s) {
-                if (n >= LF_FRAME_WINDOWS_MAX)
-                    return lf_fail(err, "--exclude: a frame would need more than %d windows", LF_FRAME_WINDOWS_MAX);
-                out[n++] = (lf_window){x->t1_s, w.t1_s};
-            }
+                rc = push_window(&out, w.t0_s, x->t0_s, err);
+            if (rc == 0 && x->t1_s < w.t1_s)
+                rc = push_window(&out, x->t1_s, w.t1_s, err);
         }
-        if (n >= LF_FRAME_WINDOWS_MAX && i + 1 < f->n_w)
-            return lf_fail(err, "--exclude: a frame would need more than %d windows", LF_FRAME_WINDOWS_MAX);
+        if (rc != 0) {
+            free(out.w);
+            return -1;
+        }
     }
-    memcpy(f->w, out, (size_t)n * sizeof *out);
-    f->n_w = n;
+    free(f->w);
+    f->w = out.w;
+    f->n_w = out.n_w;
+    f->cap = out.cap;
     return 0;
+}
+
+static void frame_span(lf_frame *f)
+{
+    f->start_s = f->n_w ? f->w[0].t0_s : 0;
+    f->end_s = f->n_w ? f->w[f->n_w - 1].t1_s : 0;
+    f->kept_s = 0;
+    for (int i = 0; i < f->n_w; i++)
+        f->kept_s += f->w[i].t1_s - f->w[i].t0_s;
 }
 
 static int check_end(const char *what, const char *item, double t1, double duration_s, lf_error *err)
@@ -230,11 +260,7 @@ int lf_frames_parse(const char *spec, const char *exclude, double duration_s, lf
             goto fail;
         }
         qsort(f->w, (size_t)f->n_w, sizeof f->w[0], cmp_window);
-        f->start_s = f->w[0].t0_s;
-        f->end_s = f->w[f->n_w - 1].t1_s;
-        f->kept_s = 0;
-        for (int i = 0; i < f->n_w; i++)
-            f->kept_s += f->w[i].t1_s - f->w[i].t0_s;
+        frame_span(f);
     }
     return 0;
 fail:
@@ -244,6 +270,8 @@ fail:
 
 void lf_frames_free(lf_frames *fr)
 {
+    for (int k = 0; k < fr->n; k++)
+        free(fr->f[k].w);
     free(fr->f);
     fr->f = NULL;
     fr->n = 0;
@@ -251,9 +279,101 @@ void lf_frames_free(lf_frames *fr)
 
 int lf_frame_contains(const lf_frame *f, double t_s)
 {
-    for (int i = 0; i < f->n_w; i++)
-        if (t_s >= f->w[i].t0_s && t_s < f->w[i].t1_s)
+    int lo = 0, hi = f->n_w - 1;
+    while (lo <= hi) { /* windows are sorted and disjoint */
+        int mid = (lo + hi) / 2;
+        if (t_s < f->w[mid].t0_s)
+            hi = mid - 1;
+        else if (t_s >= f->w[mid].t1_s)
+            lo = mid + 1;
+        else
             return 1;
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int lf_frames_gate(lf_frames *fr, const double *trig_s, size_t n_trig, int n_gates, int *cycles_used, lf_error *err)
+{
+    if (fr->n != 1)
+        return lf_fail(err, "--gate: gating needs one frame (the kept minutes), got %d", fr->n);
+    if (n_gates < 1 || n_gates > 64)
+        return lf_fail(err, "--gate: %d gates: expected 1 to 64", n_gates);
+    if (n_trig < 3)
+        return lf_fail(err, "--gate: the stream holds %zu trigger(s) of this kind: at least 3 are needed", n_trig);
+    double *d = malloc((n_trig - 1) * sizeof *d);
+    if (!d)
+        return lf_fail(err, "--gate: out of memory");
+    for (size_t k = 0; k + 1 < n_trig; k++)
+        d[k] = trig_s[k + 1] - trig_s[k];
+    qsort(d, n_trig - 1, sizeof *d, cmp_double);
+    const double med = d[(n_trig - 1) / 2];
+    free(d);
+    lf_frames out = {0};
+    int cap = 0;
+    for (int g = 0; g < n_gates; g++) {
+        if (add_frame(&out, &cap, 0, 0, err) != 0)
+            goto fail;
+        out.f[g].n_w = 0;
+        out.f[g].gate = g + 1;
+    }
+    const lf_frame *base = &fr->f[0];
+    int used = 0;
+    for (size_t k = 0; k + 1 < n_trig; k++) {
+        const double t0 = trig_s[k], dt = trig_s[k + 1] - t0;
+        if (!(dt >= 0.5 * med && dt <= 1.5 * med))
+            continue;
+        used++;
+        for (int g = 0; g < n_gates; g++) {
+            const double a = t0 + dt * g / n_gates, b = t0 + dt * (g + 1) / n_gates;
+            for (int i = 0; i < base->n_w; i++) { /* ∩ the kept minutes */
+                const double lo = a > base->w[i].t0_s ? a : base->w[i].t0_s;
+                const double hi = b < base->w[i].t1_s ? b : base->w[i].t1_s;
+                if (hi > lo && push_window(&out.f[g], lo, hi, err) != 0)
+                    goto fail;
+            }
+        }
+    }
+    if (used < 2) {
+        lf_fail(err, "--gate: only %d regular cycle(s) among %zu triggers (median cycle %.3g s)", used, n_trig, med);
+        goto fail;
+    }
+    for (int g = 0; g < n_gates; g++) {
+        if (out.f[g].n_w == 0) {
+            lf_fail(err, "--gate: gate %d holds no time inside the kept minutes", g + 1);
+            goto fail;
+        }
+        frame_span(&out.f[g]);
+    }
+    lf_frames_free(fr);
+    *fr = out;
+    if (cycles_used)
+        *cycles_used = used;
+    return 0;
+fail:
+    lf_frames_free(&out);
+    return -1;
+}
+
+int lf_gate_parse(const char *text, int *trigger_type, int *n_gates, lf_error *err)
+{
+    const char *c = text ? strchr(text, ':') : NULL;
+    double n;
+    if (!c || parse_num(c + 1, &n) != 0 || n < 1 || n > 64 || n != floor(n))
+        return lf_fail(err, "--gate '%s': expected resp:N or cardiac:N with 1 <= N <= 64", text ? text : "");
+    size_t k = (size_t)(c - text);
+    if (k == 4 && strncmp(text, "resp", 4) == 0)
+        *trigger_type = 1;
+    else if (k == 7 && strncmp(text, "cardiac", 7) == 0)
+        *trigger_type = 2;
+    else
+        return lf_fail(err, "--gate '%s': expected resp:N or cardiac:N", text);
+    *n_gates = (int)n;
     return 0;
 }
 

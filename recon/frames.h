@@ -13,6 +13,7 @@
  * Items of both kinds may be mixed; frames may overlap one another (each is its own image).
  * exclude ("A-B,C-D", same time syntax, may be NULL): windows removed from every frame, e.g. the
  * minutes a patient moved; a frame may thus become several windows.
+ * A frame holds any number of windows (gating makes hundreds); lf_frame_contains is a binary search.
  * Errors name the item: bad syntax, END <= START, a negative time, a window beyond the data (END more
  * than 1 s after duration_s, when duration_s > 0), a frame left empty by the exclusion.
  */
@@ -23,13 +24,13 @@
 #include "decay.h"
 
 #define LF_FRAMES_MAX 1000
-#define LF_FRAME_WINDOWS_MAX 64
 
 typedef struct lf_frame {
-    lf_window w[LF_FRAME_WINDOWS_MAX]; /* kept windows, in time order, disjoint */
-    int n_w;
+    lf_window *w;                      /* kept windows, in time order, disjoint (malloc'd) */
+    int n_w, cap;
     double start_s, end_s;             /* span: first start, last end */
     double kept_s;                     /* Σ window lengths */
+    int gate;                          /* 1..N for a gate of lf_frames_gate, else 0 */
 } lf_frame;
 
 typedef struct lf_frames {
@@ -41,6 +42,18 @@ typedef struct lf_frames {
  * "whole acquisition" is refused and windows are not checked against the end). out is overwritten. */
 int lf_frames_parse(const char *spec, const char *exclude, double duration_s, lf_frames *out, lf_error *err);
 void lf_frames_free(lf_frames *fr);
+
+/* Gating (physiological triggers, e.g. the stream's respiratory trigger tags): replaces the single frame
+ * of *fr (the minutes --frames / --exclude kept) by n_gates frames: gate g (1..N) keeps, of every cycle
+ * between consecutive triggers t_k < t_k+1, the phase interval [t_k + (g-1)Δ/N, t_k + gΔ/N), Δ = t_k+1 − t_k,
+ * intersected with the kept minutes. Cycles longer than 1.5 × or shorter than 0.5 × the median cycle (a
+ * missed or spurious trigger) are left out of every gate, as are the times before the first and after the
+ * last trigger. trig_s: trigger times in seconds, increasing. Fails (naming the trigger count) with fewer
+ * than 2 usable cycles, or when *fr holds more than one frame. */
+int lf_frames_gate(lf_frames *fr, const double *trig_s, size_t n_trig, int n_gates, int *cycles_used, lf_error *err);
+
+/* "resp:4" / "cardiac:8" -> PETLINK gating trigger type (1 respiratory, 2 ECG R-wave) and gate count. */
+int lf_gate_parse(const char *text, int *trigger_type, int *n_gates, lf_error *err);
 
 /* 1 when time t_s (seconds from the scan start) lies in one of the frame's windows ([t0, t1)). */
 int lf_frame_contains(const lf_frame *f, double t_s);

@@ -86,7 +86,9 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
     }
     if (!(smax > 0.0f))
         return lf_fail(err, "osem: the sensitivity image is zero everywhere");
-    const float thr = p->mask_threshold * smax;
+    if (!(p->mask_reference >= 0.0f) || !isfinite(p->mask_reference))
+        return lf_fail(err, "osem: mask reference %g must be finite and >= 0", (double)p->mask_reference);
+    const float thr = p->mask_threshold * (p->mask_reference > 0.0f ? p->mask_reference : smax);
     for (size_t j = 0; j < nv; j++) {
         if (!(sens[j] > thr))
             img[j] = 0.0f;

@@ -84,7 +84,9 @@ typedef struct lf_osem_params {
     const lf_tof *tof;        /* TOF set-up, or NULL: non-TOF (TOF bins of the events then ignored) */
     int iterations;           /* >= 1 */
     int subsets;              /* >= 1 */
-    float mask_threshold;     /* voxels with s_j <= mask_threshold · max_j s_j are fixed at 0; 0..1 */
+    float mask_threshold;     /* voxels with s_j <= mask_threshold · ref are fixed at 0; 0..1 */
+    float mask_reference;     /* ref: > 0 this value (e.g. the largest s inside the body, so that attenuation
+                               * does not mask a patient's centre), else max_j s_j */
     float psf_fwhm_mm;        /* > 0: image-space resolution model G, an isotropic Gaussian of this FWHM
                                * (recon/filter.h): ȳ = mult·P·G·λ + add, back projections pass through Gᵀ = G
                                * and the sensitivity used is G·s. 0: none. */

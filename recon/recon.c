@@ -221,6 +221,64 @@ static int on_batch(const lf_lm_batch *b, void *user, lf_error *err)
     return 0;
 }
 
+/* ---- gating ---- */
+
+typedef struct trig_ctx {
+    int type;
+    double *t;
+    size_t n, cap;
+} trig_ctx;
+
+static int on_tags(const lf_lm_batch *b, void *user, lf_error *err)
+{
+    trig_ctx *c = user;
+    for (size_t i = 0; i < b->n_tags; i++) {
+        const lf_tag *tg = &b->tags[i];
+        if (tg->cls != LF_TAG_GATING)
+            continue;
+        /* PETLINK gating word 1110 0EEE …; E = 1: 16-bit C PPP rr DDDDDDDDDD (P 1 respiratory trigger with
+         * D 0 = gate on, P 2 ECG R-wave); the 64-bit stream carries it in its upper 32 bits */
+        const uint32_t w32 = tg->word > 0xFFFFFFFFull ? (uint32_t)(tg->word >> 32) : (uint32_t)tg->word;
+        const unsigned e = (w32 >> 24) & 7u, pt = (w32 >> 12) & 7u, d = w32 & 0x3FFu;
+        if (e != 1 || (int)pt != c->type || (pt == 1 && d != 0))
+            continue;
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? 2 * c->cap : 1024;
+            double *t = realloc(c->t, nc * sizeof *t);
+            if (!t)
+                return lf_fail(err, "out of memory for %zu triggers", c->n);
+            c->t = t;
+            c->cap = nc;
+        }
+        c->t[c->n++] = tg->t_ms * 1e-3;
+    }
+    return 0;
+}
+
+static int gate_frames(const lf_recon_opts *o, const lf_lm_open_opts *lo, lf_frames *fr, lf_error *err)
+{
+    int type, n;
+    if (lf_gate_parse(o->gate, &type, &n, err) != 0)
+        return -1;
+    lf_lm_reader *r;
+    if (lf_lm_open(o->acq, lo, &r, err) != 0)
+        return -1;
+    trig_ctx c = {.type = type};
+    int rc = lf_lm_foreach(r, on_tags, &c, NULL, NULL, err);
+    lf_lm_close(r);
+    int cycles = 0;
+    if (rc == 0)
+        rc = lf_frames_gate(fr, c.t, c.n, n, &cycles, err);
+    if (rc == 0)
+        lf_info("gating: %zu %s triggers, %d regular cycles (mean %.3g s) -> %d gates", c.n,
+                type == 1 ? "respiratory" : "ECG R-wave", cycles, c.n > 1 ? (c.t[c.n - 1] - c.t[0]) / (double)(c.n - 1) : 0,
+                n);
+    else
+        lf_fail_prefix(err, "%s", o->acq);
+    free(c.t);
+    return rc;
+}
+
 /* ---- per-frame OSEM ---- */
 
 typedef struct osem_ctx {
@@ -324,6 +382,9 @@ static int write_frames_json(const lf_recon_opts *o, const lf_frames *fr, lf_err
         lf_json_num(&j, "start_s", fr->f[k].start_s);
         lf_json_num(&j, "end_s", fr->f[k].end_s);
         lf_json_num(&j, "kept_s", fr->f[k].kept_s);
+        if (fr->f[k].gate)
+            lf_json_i64(&j, "gate", fr->f[k].gate);
+        lf_json_i64(&j, "window_count", fr->f[k].n_w);
         lf_json_arr(&j, "windows");
         for (int i = 0; i < fr->f[k].n_w; i++) {
             lf_json_arr(&j, NULL);
@@ -380,6 +441,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     float *mu_mm = NULL;
     FILE *logf = NULL;
     lf_lm_reader *r = NULL;
+    lf_window *fw = NULL;
     int have_h = 0;
 
     if (lf_lm_header_open(o->acq, &lo, &h, err) != 0)
@@ -387,6 +449,8 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     have_h = 1;
     const lf_scanner *sc = &h.scanner;
     if (lf_frames_parse(o->frames, o->exclude, h.header_duration_s, &fr, err) != 0)
+        goto done;
+    if (o->gate && gate_frames(o, &lo, &fr, err) != 0)
         goto done;
     if (check_out_dir(o, &fr, err) != 0 || lf_mkdirs(o->out_dir, err) != 0)
         goto done;
@@ -504,6 +568,17 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
                 now_s() - t0, key);
     }
     sum->seconds_sensitivity = now_s() - t0;
+    /* the mask keeps out what the scanner barely sees (the axial ends), not what the patient attenuates:
+     * its reference is the largest sensitivity inside the body (μ > 0.03/cm), where attenuation already
+     * acts, rather than the unattenuated maximum in the air near the detectors */
+    float mask_ref = 0.0f;
+    if (!o->no_attenuation) {
+        for (size_t j = 0; j < nv; j++)
+            if (mu.data[j] > 0.03f && sens.data[j] > mask_ref)
+                mask_ref = sens.data[j];
+        lf_info("mask: voxels below %.0f %% of the largest sensitivity inside the body (%.4g) stay 0",
+                100.0 * LF_RECON_MASK_THRESHOLD, (double)mask_ref);
+    }
 
     /* events: one pass for every frame */
     t0 = now_s();
@@ -557,13 +632,20 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
             sum->frames++;
             continue;
         }
-        lf_window w[LF_FRAME_WINDOWS_MAX];
+        free(fw);
+        fw = malloc((size_t)(fr.f[k].n_w ? fr.f[k].n_w : 1) * sizeof *fw);
+        lf_window *w = fw;
+        if (!w) {
+            lf_fail(err, "out of memory");
+            goto done;
+        }
         int nw = 0;
         for (int i = 0; i < fr.f[k].n_w; i++)
             if (fr.f[k].w[i].t1_s > fr.f[k].w[i].t0_s)
                 w[nw++] = fr.f[k].w[i];
         double T = 0, D = 1;
-        if (nw == 0 || lf_decay_frame(w, nw, halflife, lf_decay_ref_offset(o->decay_ref, uptake_s), &T, &D, err) != 0) {
+        int drc = nw == 0 ? -1 : lf_decay_frame(w, nw, halflife, lf_decay_ref_offset(o->decay_ref, uptake_s), &T, &D, err);
+        if (drc != 0) {
             if (nw == 0)
                 lf_fail(err, "frame %d (%s) holds no data", k + 1, desc);
             goto done;
@@ -629,7 +711,8 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         snprintf(oc.stage, sizeof oc.stage, "%s", stage);
         lf_osem_params op = {.grid = g, .kind = o->projector, .device = o->device, .tof = tof ? &tofp : NULL,
                              .iterations = o->iterations - it_done, .subsets = o->subsets,
-                             .mask_threshold = LF_RECON_MASK_THRESHOLD, .psf_fwhm_mm = (float)o->psf_mm,
+                             .mask_threshold = LF_RECON_MASK_THRESHOLD, .mask_reference = mask_ref,
+                             .psf_fwhm_mm = (float)o->psf_mm,
                              .progress = on_subiteration, .user = &oc};
         tb = now_s();
         int orc = op.iterations > 0 ? lf_osem_run(&op, &ev, sens.data, img.data, err) : 0;
@@ -674,7 +757,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         lf_params_text(&ps, "", "input_sha256", "%s", sha);
         lf_params_text(&ps, "", "scanner", "%s", sc->name);
         {
-            double wv[2 * LF_FRAME_WINDOWS_MAX > 16 ? 16 : 2 * LF_FRAME_WINDOWS_MAX];
+            double wv[16];
             int nn = 0;
             for (int i = 0; i < nw && nn + 2 <= 16; i++) {
                 wv[nn++] = w[i].t0_s;
@@ -683,6 +766,9 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
             lf_params_nums(&ps, "", "windows_kept_s", wv, nn);
         }
         lf_params_text(&ps, "", "windows_kept", "%s", desc);
+        lf_params_num(&ps, "", "windows_kept_count", nw);
+        if (fr.f[k].gate)
+            lf_params_text(&ps, "", "gate", "%d of %d (%s)", fr.f[k].gate, fr.n, o->gate);
         lf_params_num(&ps, "", "duration_kept_s", T);
         lf_params_num(&ps, "", "decay_factor", D);
         lf_params_text(&ps, "", "decay_reference", "%s", lf_decay_ref_name(o->decay_ref));
@@ -749,6 +835,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     rc = 0;
 
 done:
+    free(fw);
     if (r)
         lf_lm_close(r);
     if (fe) {

@@ -43,6 +43,8 @@ typedef struct lf_recon_opts {
     double kvp;                  /* > 0: tube voltage; else from the CT, else 120 (warning) */
     const char *frames;          /* frames.h syntax; NULL: the whole acquisition */
     const char *exclude;         /* windows left out of every frame, or NULL */
+    const char *gate;            /* "resp:N" / "cardiac:N": N phase gates of the kept minutes from the
+                                  * stream's trigger tags (frames.h, lf_frames_gate), or NULL */
     int iterations, subsets;     /* 0: 4 and 5 */
     double voxel_mm;             /* isotropic voxel when grid_n is not given; 0: 3.3 */
     int grid_n[3];               /* > 0: explicit grid of grid_n voxels of grid_voxel_mm, centred on the scanner */

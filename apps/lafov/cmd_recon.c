@@ -8,13 +8,15 @@
 
 #include "cli.h"
 #include "core/log.h"
+#include "recon/frames.h"
 #include "recon/recon.h"
 
 static void help(void)
 {
     printf(
         "usage: lafov recon ACQ --ct CT --out DIR [--kvp K] [--frames WINDOWS] [--exclude WINDOWS]\n"
-        "                  [--iterations 4] [--subsets 5] [--voxel-mm 3.3 | --grid NX,NY,NZ,DX] [--mrd M]\n"
+        "                  [--gate resp:N|cardiac:N] [--iterations 4] [--subsets 5]\n"
+        "                  [--voxel-mm 3.3 | --grid NX,NY,NZ,DX] [--mrd M]\n"
         "                  [--device cpu|cuda] [--psf-mm FWHM] [--postfilter-mm FWHM] [--no-attenuation]\n"
         "                  [--no-tof] [--decay-ref scan-start|injection] [--force | --resume]\n\n"
         "TOF list-mode OSEM of a list-mode acquisition (Quadra-style 64-bit or PETLINK 32-bit) with attenuation\n"
@@ -25,6 +27,8 @@ static void help(void)
         "  --frames WINDOWS    START-END in seconds or m:ss, comma-separated for several frames (each its\n"
         "                      own image in DIR/frame_NN); NxD for N frames of D s; default: everything\n"
         "  --exclude WINDOWS   time windows left out of every frame (e.g. minutes with motion)\n"
+        "  --gate resp:N       N respiratory phase gates from the stream's trigger tags (cardiac:N: ECG R-wave),\n"
+        "                      within the kept minutes; each gate an image in DIR/frame_NN\n"
         "  --iterations N      default 4;  --subsets M  default 5 (subsets by event interleaving)\n"
         "  --voxel-mm V        isotropic voxels of V mm over the scanner's FOV (default 3.3)\n"
         "  --grid NX,NY,NZ,DX  explicit grid, centred on the scanner\n"
@@ -68,7 +72,7 @@ static void on_progress(void *user, const char *stage, double done, double total
 
 enum {
     O_CT = 256, O_KVP, O_FRAMES, O_EXCLUDE, O_IT, O_SUB, O_VOX, O_GRID, O_MRD, O_DEV, O_PSF, O_POST, O_MUF, O_NOATT,
-    O_NOTOF, O_DREF, O_SCANNER, O_CACHE, O_FORCE, O_RESUME, O_THREADS, O_JSON, O_OUT, O_PROJ
+    O_NOTOF, O_DREF, O_SCANNER, O_CACHE, O_FORCE, O_RESUME, O_THREADS, O_JSON, O_OUT, O_PROJ, O_GATE
 };
 
 static int parse_double(const char *s, double lo, double hi, double *v)
@@ -96,6 +100,7 @@ int lf_cmd_recon(int argc, char **argv)
         {"force", no_argument, 0, O_FORCE},          {"resume", no_argument, 0, O_RESUME},
         {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
         {"out", required_argument, 0, O_OUT},        {"projector", required_argument, 0, O_PROJ},
+        {"gate", required_argument, 0, O_GATE},
         {"verbose", no_argument, 0, 'v'},            {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_recon_opts o;
@@ -114,6 +119,13 @@ int lf_cmd_recon(int argc, char **argv)
             break;
         case O_FRAMES: o.frames = optarg; break;
         case O_EXCLUDE: o.exclude = optarg; break;
+        case O_GATE: {
+            int ty, ng;
+            if (lf_gate_parse(optarg, &ty, &ng, &err) != 0)
+                return lf_cli_usage("recon", "%s", err.msg);
+            o.gate = optarg;
+            break;
+        }
         case O_IT:
             if (parse_double(optarg, 1, 1000, &x) != 0 || x != (int)x)
                 return lf_cli_usage("recon", "--iterations '%s': expected a whole number 1-1000", optarg);

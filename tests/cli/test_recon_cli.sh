@@ -114,6 +114,19 @@ check "m:ss windows" exit_code 0 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.g
   --iterations 1 --out "$tmp/mss"
 check "kept windows logged" grep -q "0-0.5, 0.6-1 s" "$tmp/mss/recon.log"
 
+# --- respiratory gating from the stream's trigger tags ---
+"$lafov" simulate --phantom "$src/tests/data/small_cylinder.phantom" --scanner small --activity-mbq 10 \
+  --duration-s 1.5 --resp 0.25:5 --no-scatter --no-randoms --no-lu --no-ct --seed 6 --out "$tmp/resp" >/dev/null 2>&1 ||
+  echo "FAIL: lafov simulate --resp"
+check "gated recon" exit_code 0 "$lafov" recon "$tmp/resp/acq.l" --no-attenuation --gate resp:3 --iterations 1 \
+  --out "$tmp/gated"
+check "gate 3 written" test -s "$tmp/gated/frame_03/image_bqml.nii.gz"
+check "no gate 4" test ! -e "$tmp/gated/frame_04"
+check "gating logged" grep -q "respiratory triggers, 5 regular cycles" "$tmp/gated/recon.log"
+check "bad --gate" exit_code 2 "$lafov" recon "$tmp/resp/acq.l" --no-attenuation --gate breath:3 --out "$tmp/g2"
+check "no triggers" exit_code 1 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.gz" --gate resp:3 --out "$tmp/g3"
+check "no triggers message" err_has "trigger"
+
 # --- --resume after a kill gives the uninterrupted image ---
 full=$tmp/full
 check "uninterrupted" exit_code 0 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.gz" --iterations 6 --subsets 2 --out "$full"

@@ -2,6 +2,7 @@
  * naming its item. */
 #include "testutil.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "recon/frames.h"
@@ -108,11 +109,54 @@ static void errors_name_the_item(void **state)
     lf_frames_free(&fr);
 }
 
+static void gating(void **state)
+{
+    (void)state;
+    lf_error err = {{0}};
+    lf_frames fr;
+    /* triggers every 4 s from 1 s, one missed (17 -> 25: an 8 s cycle is left out), minutes 10-50 kept */
+    const double trig[] = {1, 5, 9, 13, 17, 25, 29, 33, 37, 41, 45, 49, 53};
+    assert_int_equal(lf_frames_parse("10-50", NULL, 60, &fr, &err), 0);
+    int cycles = 0;
+    assert_int_equal(lf_frames_gate(&fr, trig, 13, 4, &cycles, &err), 0);
+    assert_int_equal(fr.n, 4);
+    assert_int_equal(cycles, 11);
+    for (int g = 0; g < 4; g++) {
+        assert_int_equal(fr.f[g].gate, g + 1);
+        /* gate 1 of the cycle 9-13 is [9, 10): cut to [10, 10) -> absent; cycles 13-17, 25-29, ... 45-49 whole */
+        print_message("gate %d: %d windows, %.3f s kept\n", g + 1, fr.f[g].n_w, fr.f[g].kept_s);
+    }
+    /* phase 2 of the cycle 13-17 is [14, 15) */
+    assert_true(lf_frame_contains(&fr.f[1], 14.5) && !lf_frame_contains(&fr.f[1], 13.5) &&
+                !lf_frame_contains(&fr.f[1], 15.0));
+    /* the irregular cycle 17-25 is in no gate */
+    for (int g = 0; g < 4; g++)
+        assert_false(lf_frame_contains(&fr.f[g], 20.0));
+    /* kept time: cycles 9-13 (from 10), 13-17, the six from 25-29 to 45-49, and 49-53 up to 50: 3 + 4 + 24 + 1 = 32 s */
+    double tot = 0;
+    for (int g = 0; g < 4; g++)
+        tot += fr.f[g].kept_s;
+    assert_true(fabs(tot - 32.0) < 1e-9);
+    lf_frames_free(&fr);
+
+    int type, n;
+    assert_int_equal(lf_gate_parse("resp:4", &type, &n, &err), 0);
+    assert_true(type == 1 && n == 4);
+    assert_int_equal(lf_gate_parse("cardiac:8", &type, &n, &err), 0);
+    assert_true(type == 2 && n == 8);
+    assert_int_equal(lf_gate_parse("resp", &type, &n, &err), -1);
+    assert_int_equal(lf_gate_parse("breath:4", &type, &n, &err), -1);
+    assert_int_equal(lf_frames_parse("0-60", NULL, 60, &fr, &err), 0);
+    assert_int_equal(lf_frames_gate(&fr, trig, 2, 4, NULL, &err), -1); /* too few triggers */
+    assert_non_null(strstr(err.msg, "trigger"));
+    lf_frames_free(&fr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(times),          cmocka_unit_test(windows_and_frames), cmocka_unit_test(dynamic_scheme),
-        cmocka_unit_test(exclusion),      cmocka_unit_test(errors_name_the_item),
+        cmocka_unit_test(exclusion),      cmocka_unit_test(errors_name_the_item), cmocka_unit_test(gating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
