@@ -21,6 +21,7 @@
 #include "calibration.h"
 #include "filter.h"
 #include "frames.h"
+#include "motion.h"
 #include "mumap.h"
 #include "osem.h"
 #include "recon_output.h"
@@ -219,6 +220,52 @@ static int on_batch(const lf_lm_batch *b, void *user, lf_error *err)
         c->last_ms = b->tags[b->n_tags - 1].t_ms;
     progress(c->o, "reading events", (double)lf_lm_bytes_done(c->r), (double)c->bytes_total);
     return 0;
+}
+
+/* ---- frames from the data's own motion (recon/motion.h) ---- */
+
+/* note: what was found, for the log (the run's log file opens only once the frames are known) */
+static int auto_frames(const lf_recon_opts *o, const lf_lm_open_opts *lo, lf_frames *fr, char *note, size_t cap,
+                       lf_error *err)
+{
+    const int all = strcmp(o->frames, "auto-all") == 0;
+    lf_motion_params p;
+    lf_motion_params_default(&p);
+    if (o->motion_resolution_s > 0)
+        p.resolution_s = o->motion_resolution_s;
+    if (o->motion_min_segment_s > 0)
+        p.min_segment_s = o->motion_min_segment_s;
+    if (o->motion_min_window_s > 0)
+        p.min_window_s = o->motion_min_window_s;
+    lf_motion_result m;
+    if (lf_motion_detect(o->acq, lo, &p, &m, err) != 0)
+        return lf_fail_prefix(err, "--frames %s (motion detection)", o->frames);
+    int rc = 0;
+    if (m.n_stable == 0 || m.longest < 0) {
+        rc = lf_fail(err, "--frames %s: %s: no stable window of at least %g s found (%d change points)", o->frames,
+                     o->acq, p.min_window_s, m.n_cp);
+    } else {
+        char spec[8192];
+        size_t used = 0;
+        for (int i = 0; i < m.n_stable && used < sizeof spec - 64; i++) {
+            if (!all && i != m.longest)
+                continue;
+            used += (size_t)snprintf(spec + used, sizeof spec - used, "%s%.3f-%.3f", used ? "," : "", m.stable[i].t0_s,
+                                     m.stable[i].t1_s);
+        }
+        size_t u = 0;
+        for (int i = 0; i < m.n_cp && u < cap; i++) {
+            int k = snprintf(note + u, cap - u, "motion: change at %.1f s, shift (%.1f, %.1f, %.1f) mm; ", m.cp[i].time_s,
+                             m.cp[i].shift_mm[0], m.cp[i].shift_mm[1], m.cp[i].shift_mm[2]);
+            if (k > 0)
+                u += (size_t)k;
+        }
+        if (u < cap)
+            snprintf(note + u, cap - u, "--frames %s: %d change point(s); frames %.200s", o->frames, m.n_cp, spec);
+        rc = lf_frames_parse(spec, o->exclude, -1, fr, err);
+    }
+    lf_motion_result_free(&m);
+    return rc;
 }
 
 /* ---- gating ---- */
@@ -442,14 +489,19 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     FILE *logf = NULL;
     lf_lm_reader *r = NULL;
     lf_window *fw = NULL;
+    char auto_note[1024] = "";
     int have_h = 0;
 
     if (lf_lm_header_open(o->acq, &lo, &h, err) != 0)
         return -1;
     have_h = 1;
     const lf_scanner *sc = &h.scanner;
-    if (lf_frames_parse(o->frames, o->exclude, h.header_duration_s, &fr, err) != 0)
+    if (o->frames && (strcmp(o->frames, "auto") == 0 || strcmp(o->frames, "auto-all") == 0)) {
+        if (auto_frames(o, &lo, &fr, auto_note, sizeof auto_note, err) != 0)
+            goto done;
+    } else if (lf_frames_parse(o->frames, o->exclude, h.header_duration_s, &fr, err) != 0) {
         goto done;
+    }
     if (o->gate && gate_frames(o, &lo, &fr, err) != 0)
         goto done;
     if (check_out_dir(o, &fr, err) != 0 || lf_mkdirs(o->out_dir, err) != 0)
@@ -466,6 +518,8 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     }
     lf_info("lafov %s recon of %s (data %s, scanner %s, %s)", LAFOV_VERSION, o->acq, h.data_path, sc->name,
             h.format == LF_FORMAT_QUADRA64 ? "Quadra-style 64-bit" : "PETLINK 32-bit");
+    if (auto_note[0])
+        lf_info("%s", auto_note);
 
     const int mrd = o->mrd >= 0 ? o->mrd : h.mrd;
     if (mrd > h.mrd) {

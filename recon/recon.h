@@ -41,8 +41,11 @@ typedef struct lf_recon_opts {
     const char *scanner;         /* NULL: from the header's originating system */
     const char *ct;              /* DICOM CT folder or NIfTI (HU); NULL only with no_attenuation */
     double kvp;                  /* > 0: tube voltage; else from the CT, else 120 (warning) */
-    const char *frames;          /* frames.h syntax; NULL: the whole acquisition */
+    const char *frames;          /* frames.h syntax; "auto": the longest stable window lf_motion_detect finds,
+                                  * "auto-all": each stable window; NULL: the whole acquisition */
     const char *exclude;         /* windows left out of every frame, or NULL */
+    double motion_resolution_s, motion_min_segment_s, motion_min_window_s; /* --frames auto: > 0 overrides the
+                                  * motion detection defaults (recon/motion.h) */
     const char *gate;            /* "resp:N" / "cardiac:N": N phase gates of the kept minutes from the
                                   * stream's trigger tags (frames.h, lf_frames_gate), or NULL */
     int iterations, subsets;     /* 0: 4 and 5 */

@@ -26,6 +26,8 @@ static void help(void)
         "  --kvp K             tube voltage; default: the DICOM KVP tag or the NIfTI descrip kvp=, else 120\n"
         "  --frames WINDOWS    START-END in seconds or m:ss, comma-separated for several frames (each its\n"
         "                      own image in DIR/frame_NN); NxD for N frames of D s; default: everything\n"
+        "                      auto: the longest still window lafov motion finds in the data; auto-all: each\n"
+        "                      (--motion-resolution-s, --motion-min-segment-s, --motion-min-window-s: its settings)\n"
         "  --exclude WINDOWS   time windows left out of every frame (e.g. minutes with motion)\n"
         "  --gate resp:N       N respiratory phase gates from the stream's trigger tags (cardiac:N: ECG R-wave),\n"
         "                      within the kept minutes; each gate an image in DIR/frame_NN\n"
@@ -72,7 +74,8 @@ static void on_progress(void *user, const char *stage, double done, double total
 
 enum {
     O_CT = 256, O_KVP, O_FRAMES, O_EXCLUDE, O_IT, O_SUB, O_VOX, O_GRID, O_MRD, O_DEV, O_PSF, O_POST, O_MUF, O_NOATT,
-    O_NOTOF, O_DREF, O_SCANNER, O_CACHE, O_FORCE, O_RESUME, O_THREADS, O_JSON, O_OUT, O_PROJ, O_GATE
+    O_NOTOF, O_DREF, O_SCANNER, O_CACHE, O_FORCE, O_RESUME, O_THREADS, O_JSON, O_OUT, O_PROJ, O_GATE,
+    O_MRES, O_MSEG, O_MWIN
 };
 
 static int parse_double(const char *s, double lo, double hi, double *v)
@@ -101,6 +104,8 @@ int lf_cmd_recon(int argc, char **argv)
         {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
         {"out", required_argument, 0, O_OUT},        {"projector", required_argument, 0, O_PROJ},
         {"gate", required_argument, 0, O_GATE},
+        {"motion-resolution-s", required_argument, 0, O_MRES}, {"motion-min-segment-s", required_argument, 0, O_MSEG},
+        {"motion-min-window-s", required_argument, 0, O_MWIN},
         {"verbose", no_argument, 0, 'v'},            {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_recon_opts o;
@@ -170,6 +175,20 @@ int lf_cmd_recon(int argc, char **argv)
         case O_MUF:
             if (parse_double(optarg, 0, 50, &o.mumap_fwhm_mm) != 0)
                 return lf_cli_usage("recon", "--mumap-fwhm-mm '%s': expected 0 to 50 mm", optarg);
+            break;
+        case O_MRES:
+        case O_MSEG:
+        case O_MWIN:
+            if (parse_double(optarg, 1e-3, 1e6, &x) != 0)
+                return lf_cli_usage("recon", "--%s '%s': expected seconds > 0",
+                                    c == O_MRES ? "motion-resolution-s" : c == O_MSEG ? "motion-min-segment-s" : "motion-min-window-s",
+                                    optarg);
+            if (c == O_MRES)
+                o.motion_resolution_s = x;
+            else if (c == O_MSEG)
+                o.motion_min_segment_s = x;
+            else
+                o.motion_min_window_s = x;
             break;
         case O_NOATT: o.no_attenuation = 1; break;
         case O_NOTOF: o.no_tof = 1; break;

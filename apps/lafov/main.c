@@ -12,6 +12,8 @@ static const lf_cli_cmd commands[] = {
     {"qc", lf_cmd_qc, "detector QC: per-crystal fan sums (CSV), crystal x ring map (PNG), dead crystals/blocks"},
     {"recon", lf_cmd_recon, "TOF list-mode OSEM with CT attenuation: Bq/mL and SUV images, recon.h5, MIP"},
     {"roi", lf_cmd_roi, "ROI statistics per label: mean, SD, COV, peak, recovery against a truth image (CSV)"},
+    {"export", lf_cmd_export, "the events of chosen time windows as a new 64-bit stream (every time marker and tag kept)"},
+    {"motion", lf_cmd_motion, "data-driven motion detection: count rate and centroid traces, change points, stable windows"},
     {"project", lf_cmd_project, "forward / back projection of an image along given LORs (TOF or not; CPU or CUDA)"},
 };
 
