@@ -302,7 +302,8 @@ static int on_tags(const lf_lm_batch *b, void *user, lf_error *err)
     return 0;
 }
 
-static int gate_frames(const lf_recon_opts *o, const lf_lm_open_opts *lo, lf_frames *fr, lf_error *err)
+static int gate_frames(const lf_recon_opts *o, const lf_lm_open_opts *lo, lf_frames *fr, char *note, size_t cap,
+                       lf_error *err)
 {
     int type, n;
     if (lf_gate_parse(o->gate, &type, &n, err) != 0)
@@ -317,7 +318,8 @@ static int gate_frames(const lf_recon_opts *o, const lf_lm_open_opts *lo, lf_fra
     if (rc == 0)
         rc = lf_frames_gate(fr, c.t, c.n, n, &cycles, err);
     if (rc == 0)
-        lf_info("gating: %zu %s triggers, %d regular cycles (mean %.3g s) -> %d gates", c.n,
+        snprintf(note + strlen(note), cap - strlen(note), "%sgating: %zu %s triggers, %d regular cycles (mean %.3g s) -> %d gates",
+                 note[0] ? "; " : "", c.n,
                 type == 1 ? "respiratory" : "ECG R-wave", cycles, c.n > 1 ? (c.t[c.n - 1] - c.t[0]) / (double)(c.n - 1) : 0,
                 n);
     else
@@ -502,7 +504,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     } else if (lf_frames_parse(o->frames, o->exclude, h.header_duration_s, &fr, err) != 0) {
         goto done;
     }
-    if (o->gate && gate_frames(o, &lo, &fr, err) != 0)
+    if (o->gate && gate_frames(o, &lo, &fr, auto_note, sizeof auto_note, err) != 0)
         goto done;
     if (check_out_dir(o, &fr, err) != 0 || lf_mkdirs(o->out_dir, err) != 0)
         goto done;

@@ -12,7 +12,7 @@
 #include "../io/nifti.h"
 
 /* Bump when the method changes what it computes: old cache files are then never matched. */
-#define LF_SENS_METHOD_VERSION 1
+#define LF_SENS_METHOD_VERSION 2
 
 const char *lf_sens_cache_dir(const char *dir, char *buf, size_t cap)
 {
@@ -42,14 +42,15 @@ static void key_of(const lf_scanner *sc, int mrd, const lf_grid *g, const float 
     int k = snprintf(txt, sizeof txt,
                      "lafov sensitivity v%d|scanner %s|blocks %d cpb %d gap %d before %d|units %d rpu %d gapr %d|"
                      "R %.9g doi %.9g pitch %.9g phi0 %.9g|depth %.9g mu %.9g|mrd %d|grid %d %d %d %.9g %.9g %.9g "
-                     "%.9g %.9g %.9g|coarse %d %d %d resp %d|mu %d eff %d",
+                     "%.9g %.9g %.9g|coarse %d %d %d resp %d factor %d cells %d|mu %d eff %d",
                      LF_SENS_METHOD_VERSION, sc->name, sc->blocks_t, sc->crystals_per_block_t, sc->gap_slots_t,
                      sc->gap_before, sc->units_z, sc->rings_per_unit, sc->gap_rings, sc->ring_radius_mm, sc->doi_mm,
                      sc->ring_pitch_mm, sc->angle_offset_rad, sc->crystal_depth_mm, sc->crystal_mu_per_cm, mrd,
                      g->n[0], g->n[1], g->n[2], (double)g->voxel_mm[0], (double)g->voxel_mm[1],
                      (double)g->voxel_mm[2], (double)g->origin_mm[0], (double)g->origin_mm[1],
                      (double)g->origin_mm[2], o ? o->coarse_crystals : 0, o ? o->coarse_rings : 0,
-                     o ? o->coarse_voxels : 0, o ? o->no_response : 0, mu != NULL, eff != NULL);
+                     o ? o->coarse_voxels : 0, o ? o->no_response : 0, o ? o->factor_method : 0, o ? o->table_cells : 0,
+                     mu != NULL, eff != NULL);
     lf_sha256_update(&s, txt, (size_t)(k > 0 ? k : 0));
     if (mu)
         lf_sha256_update(&s, mu, lf_grid_voxels(g) * sizeof(float));
