@@ -25,6 +25,26 @@ static double incidence(const double u[3], const float *p)
     return fabs(u[0] * (double)p[0] + u[1] * (double)p[1]) / r;
 }
 
+/* the solid-angle factor c_1 c_2 (2R'/D)² (response.h) */
+static double solid_angle(const lf_scanner *sc, double c1, double c2, double D)
+{
+    const double rp2 = 2.0 * (sc->ring_radius_mm + sc->doi_mm);
+    if (!(D > 0.0) || !(rp2 > 0.0))
+        return 1.0;
+    return c1 * c2 * (rp2 / D) * (rp2 / D);
+}
+
+double lf_response_chord(const lf_scanner *sc, double L, double dz)
+{
+    const double rp2 = 2.0 * (sc->ring_radius_mm + sc->doi_mm);
+    const double D = sqrt(L * L + dz * dz);
+    if (!(D > 0.0) || !(rp2 > 0.0))
+        return 0.0;
+    const double c = (L / rp2) * (L / D);
+    const double h = lf_response_incidence(sc, c);
+    return h * h * solid_angle(sc, c, c, D);
+}
+
 float lf_response_lor(const lf_scanner *sc, const float lor[6])
 {
     double u[3], len = 0.0;
@@ -37,5 +57,6 @@ float lf_response_lor(const lf_scanner *sc, const float lor[6])
         return 1.0f;
     for (int i = 0; i < 3; i++)
         u[i] /= len;
-    return (float)(lf_response_incidence(sc, incidence(u, lor)) * lf_response_incidence(sc, incidence(u, lor + 3)));
+    const double c1 = incidence(u, lor), c2 = incidence(u, lor + 3);
+    return (float)(lf_response_incidence(sc, c1) * lf_response_incidence(sc, c2) * solid_angle(sc, c1, c2, len));
 }

@@ -12,7 +12,7 @@
 #include "../io/nifti.h"
 
 /* Bump when the method changes what it computes: old cache files are then never matched. */
-#define LF_SENS_METHOD_VERSION 2
+#define LF_SENS_METHOD_VERSION 3
 
 const char *lf_sens_cache_dir(const char *dir, char *buf, size_t cap)
 {

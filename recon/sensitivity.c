@@ -456,11 +456,7 @@ static int do_class(const geo *G, int c, work *W)
     const int mrd = G->mrd, ntr = G->ntr;
     for (int d = 0; d <= mrd; d++) {
         double dz = (double)d * sc->ring_pitch_mm, lt = sqrt(L * L + dz * dz);
-        double h = 1.0;
-        if (G->resp) {
-            h = lf_response_incidence(sc, L / (2.0 * G->rp) * (lt > 0.0 ? L / lt : 1.0));
-            h *= h;
-        }
+        const double h = G->resp ? lf_response_chord(sc, L, dz) : 1.0;
         W->w[d] = lt * h;
     }
     const double w0 = W->w[0];
@@ -542,11 +538,8 @@ static void vertical_profile(const geo *G, double *prof)
 {
     const lf_grid *g = G->g;
     const int nz = g->n[2];
-    double h = 1.0;
-    if (G->resp) {
-        h = lf_response_incidence(G->sc, 0.0);
-        h *= h;
-    }
+    /* vertical LORs meet the crystal faces at grazing incidence: zero solid angle (response.h) */
+    const double h = G->resp ? lf_response_chord(G->sc, 0.0, 1.0) : 1.0;
     for (int z = 0; z < nz; z++)
         prof[z] = 0.0;
     for (int s1 = 0; s1 < G->nslot; s1++) {
@@ -1169,11 +1162,8 @@ static int factor_2d(const lf_scanner *sc, int mrd, const lf_grid *g, const floa
                     continue;
                 const double L = 2.0 * G.rp * sin(M_PI * (double)c / (double)sc->slots_t);
                 for (int d = 0; d <= mrd; d++) {
-                    double dz = (double)d * sc->ring_pitch_mm, lt = sqrt(L * L + dz * dz), h = 1.0;
-                    if (resp) {
-                        h = lf_response_incidence(sc, L / (2.0 * G.rp) * (lt > 0.0 ? L / lt : 1.0));
-                        h *= h;
-                    }
+                    double dz = (double)d * sc->ring_pitch_mm, lt = sqrt(L * L + dz * dz);
+                    const double h = resp ? lf_response_chord(sc, L, dz) : 1.0;
                     w[d] = lt * h;
                 }
                 /* the plane table T of this class for slices za .. za + m − 1 (do_class) */

@@ -21,7 +21,7 @@ LAFOV_BUILD_TARGETS=lafov_cli lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_
     lf_die "the build failed (see above)"
 LAFOV=$LAFOV_ROOT/build/lafov
 VOX="${LAFOV_VOXEL_MM:-3.3}"
-FRAC="${LAFOV_TORSO_FRACTION:-0.05}"
+FRAC="${LAFOV_TORSO_FRACTION:-0.02}"
 DEV="${LAFOV_DEVICE:-cpu}"
 if [ $# -ge 1 ]; then
     W=$1
@@ -102,7 +102,7 @@ verdict "$(awk -v n="$nac" -v p="$pred" 'BEGIN { x = n / 100 / p; print (x > 0.9
     "NAC centre within 10 % of the prediction"
 
 lf_say "2. NEMA IEC body phantom, 4:1 (no scatter, no randoms)"
-timed sim_iec "$LAFOV" simulate --phantom iec --scanner quadra --activity-mbq 56 --duration-s 20 --no-scatter \
+timed sim_iec "$LAFOV" simulate --phantom iec --scanner quadra --activity-mbq 56 --duration-s 8 --no-scatter \
     --no-randoms --no-lu --uniform-efficiency --seed 12 --out "$W/iec"
 timed recon_iec "$LAFOV" recon "$W/iec/acq.l" --ct "$W/iec/ct.nii.gz" --voxel-mm "$VOX" --device "$DEV" \
     --out "$W/iec_rec" --force

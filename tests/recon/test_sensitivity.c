@@ -52,11 +52,14 @@ static void response_values(void **state)
     const float rp = (float)(sc.ring_radius_mm + sc.doi_mm);
     const float normal[6] = {rp, 0, 3, -rp, 0, 3}; /* through the axis, no δz: c = 1 */
     assert_true(fabsf(lf_response_lor(&sc, normal) - 1.0f) < 1e-6f);
-    /* through the axis with δz = √3 · 2R': c = 1/2 at both ends, h = (1 − x²)/(1 − x) = 1 + x */
+    /* through the axis with δz = √3 · 2R': c = 1/2 at both ends, h = (1 − x²)/(1 − x) = 1 + x; the solid
+     * angle c_1 c_2 (2R'/D)² with D = 4R' is 1/16 (the cos⁴ θ of a 60° obliquity) */
     const float oblique[6] = {rp, 0, 0, -rp, 0, (float)(sqrt(3.0) * 2.0 * rp)};
-    double want = (1.0 + x) * (1.0 + x); /* = 1.38268... */
+    double want = (1.0 + x) * (1.0 + x) / 16.0; /* = 1.38268... / 16 */
     assert_true(fabs(lf_response_lor(&sc, oblique) - want) < 1e-5 * want);
-    /* transaxial chord of 90 degrees, no δz: c = L/2R' = cos 45° */
+    assert_true(fabs(lf_response_chord(&sc, 2.0 * rp, sqrt(3.0) * 2.0 * rp) - want) < 1e-6 * want);
+    /* transaxial chord of 90 degrees, no δz: c = L/2R' = cos 45°; solid angle c² (2R'/L)² = 1 (every chord
+     * of a ring alike) */
     const float chord[6] = {rp, 0, 0, 0, rp, 0};
     double h45 = -expm1(-1.738 / sqrt(0.5)) / -expm1(-1.738);
     assert_true(fabs(lf_response_lor(&sc, chord) - h45 * h45) < 1e-5);
@@ -66,7 +69,7 @@ static void response_values(void **state)
     lf_scanner flat = sc;
     flat.crystal_depth_mm = 0.0;
     assert_true(lf_response_incidence(&flat, 0.4) == 1.0);
-    assert_true(lf_response_lor(&flat, oblique) == 1.0f);
+    assert_true(fabsf(lf_response_lor(&flat, oblique) - 1.0f / 16.0f) < 1e-6f); /* the solid angle stays */
 }
 
 /* one geometric case against the brute force; returns the max relative difference */
