@@ -98,8 +98,10 @@ pred=$(awk 'function p(s, m,  h) { h = sqrt(R * R - s * s); return 2 * h * exp(-
     printf "%.4f", num / den }')
 printf "  no attenuation correction: centre (r < 30 mm) %.1f %% of the truth; physics predicts %.1f %%\n" "$nac" \
     "$(awk -v p="$pred" 'BEGIN { print 100 * p }')"
-verdict "$(awk -v n="$nac" -v p="$pred" 'BEGIN { x = n / 100 / p; print (x > 0.9 && x < 1.1) }')" \
-    "NAC centre within 10 % of the prediction"
+# for a 300 mm water cylinder the exact inverse is <= 0 at the centre (the attenuated projections peak off
+# the axis); ML keeps the image >= 0, so there it can only come out near 0
+verdict "$(awk -v n="$nac" -v p="$pred" 'BEGIN { if (p <= 0.02) print (n < 5); else { x = n / 100 / p; print (x > 0.9 && x < 1.1) } }')" \
+    "NAC centre as physics predicts (within 10 %, or near 0 where the exact solution is <= 0)"
 
 lf_say "2. NEMA IEC body phantom, 4:1 (no scatter, no randoms)"
 timed sim_iec "$LAFOV" simulate --phantom iec --scanner quadra --activity-mbq 56 --duration-s 8 --no-scatter \
