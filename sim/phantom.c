@@ -553,8 +553,11 @@ static void update_totals(lf_phantom *ph)
     for (int i = 0; i < ph->n; i++) {
         const lf_shape *s = &ph->s[i];
         tot += s->rel_activity * s->owned_ml;
-        if (s->owned_ml > 0)
-            acc += s->rel_activity * s->volume_ml;
+        /* a shape is drawn with probability ∝ its activity, relative activity × OWNED volume, then a point
+         * uniform in what it owns (lf_phantom_sample retries inside the drawn shape): weighting by the
+         * full volume instead over-fed every shape that later shapes override (a torso's body by ~12 %,
+         * its organs then ~14 % short of the truth) */
+        acc += s->rel_activity * s->owned_ml;
         ph->cdf[i] = acc;
     }
     ph->total_rel = tot;

@@ -447,6 +447,36 @@ static void sampling_iec(void **state)
     lf_phantom_free(&ph);
 }
 
+/* Nested shapes: a later shape overriding a large part of an earlier one. Emission density must be the
+ * stated relative activity everywhere: outer r 50 (owned 471.2 mL per 80 mm), inner r 25 at 2:1 (157.1 mL),
+ * so 40 % of the decays are in the inner one (weighting the draw by the outer's full volume gave 33 %). */
+static void sampling_nested(void **state)
+{
+    (void)state;
+    static const char *text =
+        "shape := outer\ntype := cylinder\naxis := z\nradius (mm) := 50\nhalf-length (mm) := 40\nrelative activity := 1\n"
+        "shape := inner\ntype := cylinder\naxis := z\ncentre (mm) := 10,0,0\nradius (mm) := 25\nhalf-length (mm) := 40\n"
+        "relative activity := 2\n";
+    lf_phantom ph;
+    lf_error err = {{0}};
+    char path[4096];
+    assert_int_equal(load_text(text, &ph, &err, path, sizeof path), 0);
+    const long N = 200000;
+    long inner = 0;
+    lf_rng r;
+    lf_rng_seed(&r, 11, 0);
+    for (long i = 0; i < N; i++) {
+        double x[3];
+        lf_phantom_sample(&ph, &r, 0, x);
+        inner += lf_phantom_shape_at(&ph, x, 0) == 1;
+    }
+    const double p = 2.0 * 25 * 25 / (50.0 * 50 - 25 * 25 + 2.0 * 25 * 25); /* 0.4 */
+    const double mean = N * p, sigma = sqrt(N * p * (1 - p));
+    print_message("nested: %ld of %ld samples in the inner cylinder, expected %.0f +- %.0f\n", inner, N, mean, sigma);
+    assert_true(fabs(inner - mean) < 4 * sigma);
+    lf_phantom_free(&ph);
+}
+
 /* centroid of n samples that land in shape s */
 static void centroid(const lf_phantom *ph, int s, double dz, long n, uint64_t seed, double c[3])
 {
@@ -735,7 +765,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bundled_phantoms_load), cmocka_unit_test(analytic_volumes),
         cmocka_unit_test(iec_owned_volumes),     cmocka_unit_test(ray_matches_march),
-        cmocka_unit_test(ray_truncation),        cmocka_unit_test(sampling_iec),
+        cmocka_unit_test(ray_truncation),        cmocka_unit_test(sampling_iec), cmocka_unit_test(sampling_nested),
         cmocka_unit_test(respiratory_displacement), cmocka_unit_test(rasterize),
         cmocka_unit_test(translate_and_edit),    cmocka_unit_test(materials),
         cmocka_unit_test(bad_files),             cmocka_unit_test(phantom_folder),
