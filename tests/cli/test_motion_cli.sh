@@ -12,24 +12,8 @@ set -u
 lafov=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
-}
-exit_code() { # exit_code EXPECTED COMMAND...: stdout in $tmp/out, stderr in $tmp/err
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  [ "$got" -eq "$want" ] || { echo "  '$*' exited $got, expected $want"; cat "$tmp/err"; return 1; }
-}
-err_has() { # err_has TEXT...: every TEXT occurs in the last command's stderr
-  local t
-  for t in "$@"; do
-    grep -qF -- "$t" "$tmp/err" || { echo "  stderr lacks '$t':"; cat "$tmp/err"; return 1; }
-  done
-}
+# shellcheck source=tests/cli/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 json() { # json FILE PYTHON-EXPRESSION-ON-d
   python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"
 }

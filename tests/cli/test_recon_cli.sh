@@ -15,24 +15,8 @@ src=$2
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 export LAFOV_CACHE_DIR=$tmp/cache
-pass=0
-fail=0
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
-}
-exit_code() { # exit_code EXPECTED COMMAND...: stdout in $tmp/out, stderr in $tmp/err
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  [ "$got" -eq "$want" ] || { echo "  '$*' exited $got, expected $want"; tail -5 "$tmp/err"; return 1; }
-}
-err_has() { # err_has TEXT...: every TEXT occurs in the last command's stderr
-  local t
-  for t in "$@"; do
-    grep -qF -- "$t" "$tmp/err" || { echo "  stderr lacks '$t':"; tail -5 "$tmp/err"; return 1; }
-  done
-}
+# shellcheck source=tests/cli/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 col() { # col FILE LABEL_NAME COLUMN: a field of the CSV row whose name is LABEL_NAME
   awk -F, -v l="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $2 == l { print $h[c] }' "$1"
 }
