@@ -14,6 +14,8 @@
  * results back, back copies the accumulated image back once at the end (img is accumulated into, as on
  * the CPU).
  * Every CUDA error becomes an lf_fail message naming the step; nothing aborts.
+ * lf_cuda_proj_fwd_async / _back_async launch the same kernels on arrays already on the GPU (no checks, no
+ * copies; the device-resident OSEM of osem_cuda.cu uses them).
  */
 #include <cstdint>
 #include <cstdio>
@@ -29,7 +31,6 @@ extern "C" {
 
 #include "../projectors/traverse.h" /* LF_SCATTER_ADD: atomicAdd in the device pass */
 
-extern "C" int lf_cuda_proj_available(char *why, size_t n);
 
 #define LF_CU_BLOCK 256                 /* threads per block */
 #define LF_CU_CHUNK ((size_t)1 << 22)   /* LORs per chunk (96 MB of endpoints) */
@@ -328,6 +329,37 @@ static int lf_cu_back_run(lf_cu_job *j, lf_proj_kind kind, const lf_grid *g, flo
 }
 
 /* ------------------------------------------------------------------ public entry points */
+
+extern "C" int lf_cuda_proj_fwd_async(lf_proj_kind kind, const lf_grid *g, const float *img, const float *lors,
+                                      size_t n, const int8_t *tof_bins, const struct lf_tofk *tk, float *out,
+                                      void *stream, lf_error *err)
+{
+    const lf_cu_fwd_fn launch = lf_cu_pick_fwd(kind, tk != NULL);
+    for (size_t off = 0; off < n; off += LF_CU_CHUNK) {
+        const size_t m = n - off < LF_CU_CHUNK ? n - off : LF_CU_CHUNK;
+        launch(g, img, lors + 6 * off, tk ? tof_bins + off : NULL, tk, out + off, (unsigned)m, (cudaStream_t)stream);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess)
+            return lf_cu_fail(err, "forward projection", "launching the forward kernel", e);
+    }
+    return 0;
+}
+
+extern "C" int lf_cuda_proj_back_async(lf_proj_kind kind, const lf_grid *g, float *img, const float *lors, size_t n,
+                                       const int8_t *tof_bins, const struct lf_tofk *tk, const float *values,
+                                       void *stream, lf_error *err)
+{
+    const lf_cu_back_fn launch = lf_cu_pick_back(kind, tk != NULL);
+    for (size_t off = 0; off < n; off += LF_CU_CHUNK) {
+        const size_t m = n - off < LF_CU_CHUNK ? n - off : LF_CU_CHUNK;
+        launch(g, img, lors + 6 * off, tk ? tof_bins + off : NULL, tk, values + off, (unsigned)m,
+               (cudaStream_t)stream);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess)
+            return lf_cu_fail(err, "back projection", "launching the back-projection kernel", e);
+    }
+    return 0;
+}
 
 extern "C" int lf_cuda_proj_available(char *why, size_t n)
 {

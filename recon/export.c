@@ -120,28 +120,37 @@ static int same_file(const char *p, const char *q)
     return stat(p, &a) == 0 && stat(q, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-typedef struct exporter {
-    lf_q64_writer *w;
+/* the windows' filter: event times never decrease, so one pass through the sorted windows */
+typedef struct window_filter {
     const lf_window *win;
     int n_win, wi;
     uint64_t ms0, ms1; /* current window in ms, [ms0, ms1) */
-    lf_export_result *r;
-} exporter;
+} window_filter;
 
-static int kept(exporter *x, uint32_t ms)
+static int in_windows(const lf_event *e, uint64_t ordinal, void *user)
 {
-    while (x->wi < x->n_win && ms >= x->ms1) {
+    (void)ordinal;
+    window_filter *x = user;
+    while (x->wi < x->n_win && e->t_ms >= x->ms1) {
         if (++x->wi < x->n_win) {
             x->ms0 = ms_of(x->win[x->wi].t0_s);
             x->ms1 = ms_of(x->win[x->wi].t1_s);
         }
     }
-    return x->wi < x->n_win && ms >= x->ms0;
+    return x->wi < x->n_win && e->t_ms >= x->ms0;
 }
+
+typedef struct copier {
+    lf_q64_writer *w;
+    lf_export_keep_fn keep;
+    void *user;
+    uint64_t ordinal;
+    lf_export_counts *c;
+} copier;
 
 static int on_batch(const lf_lm_batch *b, void *user, lf_error *err)
 {
-    exporter *x = user;
+    copier *x = user;
     size_t i = 0, k = 0;
     while (i < b->n_ev || k < b->n_tags) {
         /* in time order; a tag before the events of its ms */
@@ -149,24 +158,71 @@ static int on_batch(const lf_lm_batch *b, void *user, lf_error *err)
             const lf_tag *t = &b->tags[k++];
             if (lf_q64w_time(x->w, t->t_ms, err) != 0 || lf_q64w_tag(x->w, t->word, err) != 0)
                 return -1;
-            x->r->tags_kept++;
+            x->c->tags_kept++;
         } else {
             const lf_event *e = &b->ev[i++];
             if (e->prompt)
-                x->r->prompts_in++;
+                x->c->prompts_in++;
             else
-                x->r->delayeds_in++;
-            if (!kept(x, e->t_ms))
+                x->c->delayeds_in++;
+            if (!x->keep(e, x->ordinal++, x->user))
                 continue;
             if (lf_q64w_event(x->w, e, err) != 0)
                 return -1;
             if (e->prompt)
-                x->r->prompts_kept++;
+                x->c->prompts_kept++;
             else
-                x->r->delayeds_kept++;
+                x->c->delayeds_kept++;
         }
     }
     return 0;
+}
+
+int lf_export_filtered(lf_lm_reader *rd, const lf_ifh *set, const char *out_l, int force, lf_export_keep_fn keep,
+                       void *user, lf_export_counts *c, lf_error *err)
+{
+    const lf_lm_header *h = lf_lm_header_of(rd);
+    memset(c, 0, sizeof *c);
+    char hdr_path[4200];
+    snprintf(hdr_path, sizeof hdr_path, "%s.hdr", out_l);
+    if (same_file(out_l, h->data_path) || same_file(hdr_path, h->header_path))
+        return lf_fail(err, "%s: the output is the input; choose another --out", out_l);
+    struct stat st;
+    if (!force && (stat(out_l, &st) == 0 || stat(hdr_path, &st) == 0))
+        return lf_fail(err, "%s: exists; use --force to replace it", stat(out_l, &st) == 0 ? out_l : hdr_path);
+    int rc = -1;
+    lf_ifh keys = {0};
+    lf_q64_writer *w = NULL;
+    /* the header: every key of the input, then the caller's keys over them */
+    if (lf_ifh_merge(&keys, &h->ifh) != 0) {
+        lf_fail(err, "out of memory");
+        goto done;
+    }
+    lf_ifh_remove(&keys, "!END OF INTERFILE");
+    if (set && lf_ifh_merge(&keys, set) != 0) {
+        lf_fail(err, "out of memory");
+        goto done;
+    }
+    if (lf_q64w_open(out_l, &h->scanner, h->mrd, &keys, &w, err) != 0)
+        goto done;
+    copier x = {.w = w, .keep = keep, .user = user, .ordinal = 0, .c = c};
+    if (lf_lm_foreach(rd, on_batch, &x, NULL, NULL, err) != 0)
+        goto done;
+    const lf_decode_stats *s = lf_lm_stats(rd);
+    uint64_t dur_ms = s->have_time ? s->last_ms + 1 : 0;
+    c->invalid_skipped = s->invalid_events;
+    c->markers = dur_ms;
+    lf_q64_writer *ww = w;
+    w = NULL;
+    if (lf_q64w_close(ww, dur_ms, err) != 0) /* the remaining markers, the header, the rename */
+        goto done;
+    c->words = c->prompts_kept + c->delayeds_kept + c->tags_kept + c->markers;
+    rc = 0;
+done:
+    if (w)
+        lf_q64w_abort(w);
+    lf_ifh_free(&keys);
+    return rc;
 }
 
 int lf_export_windows(const char *acq, const lf_lm_open_opts *o, const char *frames, const char *exclude,
@@ -184,7 +240,6 @@ int lf_export_windows(const char *acq, const lf_lm_open_opts *o, const char *fra
     const lf_lm_header *h = lf_lm_header_of(rd);
     int rc = -1;
     lf_ifh extra = {0};
-    lf_q64_writer *w = NULL;
     if (h->format != LF_FORMAT_QUADRA64) {
         lf_fail(err, "%s: only the Quadra-style 64-bit stream can be exported; this is a PETLINK 32-bit stream "
                      "(use --frames/--exclude of lafov recon on it directly)", h->user_path);
@@ -210,47 +265,26 @@ int lf_export_windows(const char *acq, const lf_lm_open_opts *o, const char *fra
         goto done;
     }
     r->n_w = n;
-    char hdr_path[4200];
-    snprintf(hdr_path, sizeof hdr_path, "%s.hdr", out_l);
-    if (same_file(out_l, h->data_path) || same_file(hdr_path, h->header_path)) {
-        lf_fail(err, "%s: the output is the input; choose another --out", out_l);
-        goto done;
-    }
-    struct stat st;
-    if (!force && (stat(out_l, &st) == 0 || stat(hdr_path, &st) == 0)) {
-        lf_fail(err, "%s: exists; use --force to replace it", stat(out_l, &st) == 0 ? out_l : hdr_path);
-        goto done;
-    }
-    /* the header: every key of the input, the writer's computed keys, the kept windows */
-    if (lf_ifh_merge(&extra, &h->ifh) != 0) {
-        lf_fail(err, "out of memory");
-        goto done;
-    }
-    lf_ifh_remove(&extra, "!END OF INTERFILE");
     char kw[LF_EXPORT_WINDOWS_MAX * 24 + 8];
     lf_export_format_windows(r->w, n, kw, sizeof kw);
     if (lf_ifh_set(&extra, KEPT_KEY, kw) != 0) {
         lf_fail(err, "out of memory");
         goto done;
     }
-    if (lf_q64w_open(out_l, &h->scanner, h->mrd, &extra, &w, err) != 0)
+    window_filter wf = {.win = r->w, .n_win = n, .wi = 0, .ms0 = ms_of(r->w[0].t0_s), .ms1 = ms_of(r->w[0].t1_s)};
+    lf_export_counts c;
+    if (lf_export_filtered(rd, &extra, out_l, force, in_windows, &wf, &c, err) != 0)
         goto done;
-    exporter x = {.w = w, .win = r->w, .n_win = n, .wi = 0, .ms0 = ms_of(r->w[0].t0_s), .ms1 = ms_of(r->w[0].t1_s), .r = r};
-    if (lf_lm_foreach(rd, on_batch, &x, NULL, NULL, err) != 0)
-        goto done;
-    const lf_decode_stats *s = lf_lm_stats(rd);
-    uint64_t dur_ms = s->have_time ? s->last_ms + 1 : 0;
-    r->invalid_skipped = s->invalid_events;
-    r->markers = dur_ms;
-    lf_q64_writer *ww = w;
-    w = NULL;
-    if (lf_q64w_close(ww, dur_ms, err) != 0) /* the remaining markers, the header, the rename */
-        goto done;
-    r->words = r->prompts_kept + r->delayeds_kept + r->tags_kept + r->markers;
+    r->prompts_in = c.prompts_in;
+    r->delayeds_in = c.delayeds_in;
+    r->prompts_kept = c.prompts_kept;
+    r->delayeds_kept = c.delayeds_kept;
+    r->tags_kept = c.tags_kept;
+    r->markers = c.markers;
+    r->words = c.words;
+    r->invalid_skipped = c.invalid_skipped;
     rc = 0;
 done:
-    if (w)
-        lf_q64w_abort(w);
     lf_ifh_free(&extra);
     lf_lm_close(rd);
     return rc;

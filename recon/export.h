@@ -22,6 +22,9 @@
  * Only the 64-bit stream can be exported: PETLINK 32-bit input is refused with a message saying so.
  * The output (NAME.l and NAME.l.hdr) is written atomically (io/lmwriter.h); an existing output is an
  * error unless force is set, and the output may not be the input.
+ *
+ * lf_export_filtered is the machinery under every filtered copy (the time windows here, binomial
+ * thinning in recon/thin.h): the same markers, tags and header rules, with the events a callback keeps.
  */
 #ifndef LF_EXPORT_H
 #define LF_EXPORT_H
@@ -29,7 +32,9 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "../core/event.h"
 #include "../io/lmheader.h"
+#include "../io/lmreader.h"
 #include "decay.h"
 
 #define LF_EXPORT_WINDOWS_MAX 1024
@@ -44,6 +49,27 @@ typedef struct lf_export_result {
     uint64_t words;                     /* words written (the header's word count) */
     uint64_t invalid_skipped;           /* invalid events of the input, not copied */
 } lf_export_result;
+
+/* What a filtered copy read and wrote. */
+typedef struct lf_export_counts {
+    uint64_t prompts_in, delayeds_in;   /* valid events read */
+    uint64_t prompts_kept, delayeds_kept;
+    uint64_t tags_kept;                 /* non-time tags copied (all of them) */
+    uint64_t markers;                   /* time markers written */
+    uint64_t words;                     /* words written */
+    uint64_t invalid_skipped;           /* invalid events of the input, not copied */
+} lf_export_counts;
+
+/* Event filter of lf_export_filtered: 1 keeps the event, 0 drops it. ordinal: the event's place among
+ * the input's valid events, prompts and delayeds together, 0, 1, 2, ... in stream order. */
+typedef int (*lf_export_keep_fn)(const lf_event *e, uint64_t ordinal, void *user);
+
+/* Copies the 64-bit stream of rd (freshly opened, not yet read) into out_l: every time marker and tag,
+ * the events keep(e, ordinal, user) accepts, the header = the input's keys with the keys of `set`
+ * replacing or added to them (and the writer's computed keys). Refuses an output that is the input and,
+ * unless force, an existing output (NAME.l or NAME.l.hdr); the caller refuses PETLINK input first. */
+int lf_export_filtered(lf_lm_reader *rd, const lf_ifh *set, const char *out_l, int force, lf_export_keep_fn keep,
+                       void *user, lf_export_counts *c, lf_error *err);
 
 /* The union of the windows of frames/exclude (recon/frames.h syntax; lf_frames_parse against
  * duration_s), sorted and merged, into w (capacity cap). Returns the number of windows, -1 on error. */

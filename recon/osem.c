@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../io/nifti.h"
+#include "../kernels/osem_cuda.h"
 #include "../projectors/allors.h"
 #include "filter.h"
 
@@ -77,29 +78,51 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
 
     const size_t nv = lf_grid_voxels(&p->grid);
     const int M = p->subsets;
+    /* the checks run in parallel (a max and a count: exact, whatever the thread count); the first bad voxel
+     * is then looked for serially */
     float smax = 0.0f;
+    size_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(max : smax) reduction(+ : bad)
     for (size_t j = 0; j < nv; j++) {
         if (!isfinite(sens[j]) || sens[j] < 0.0f)
-            return lf_fail(err, "osem: sensitivity of voxel %zu is %g (must be finite and >= 0)", j, (double)sens[j]);
-        if (sens[j] > smax)
+            bad++;
+        else if (sens[j] > smax)
             smax = sens[j];
     }
+    for (size_t j = 0; bad && j < nv; j++)
+        if (!isfinite(sens[j]) || sens[j] < 0.0f)
+            return lf_fail(err, "osem: sensitivity of voxel %zu is %g (must be finite and >= 0)", j, (double)sens[j]);
     if (!(smax > 0.0f))
         return lf_fail(err, "osem: the sensitivity image is zero everywhere");
     if (!(p->mask_reference >= 0.0f) || !isfinite(p->mask_reference))
         return lf_fail(err, "osem: mask reference %g must be finite and >= 0", (double)p->mask_reference);
     const float thr = p->mask_threshold * (p->mask_reference > 0.0f ? p->mask_reference : smax);
+    bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
     for (size_t j = 0; j < nv; j++) {
         if (!(sens[j] > thr))
             img[j] = 0.0f;
         else if (!isfinite(img[j]) || img[j] < 0.0f)
-            return lf_fail(err, "osem: initial image voxel %zu is %g (must be finite and >= 0)", j, (double)img[j]);
+            bad++;
     }
+    for (size_t j = 0; bad && j < nv; j++)
+        if (sens[j] > thr && (!isfinite(img[j]) || img[j] < 0.0f))
+            return lf_fail(err, "osem: initial image voxel %zu is %g (must be finite and >= 0)", j, (double)img[j]);
 
     const size_t cap = e->n / (size_t)M + 1;
     const int psf = p->psf_fwhm_mm > 0.0f;
     if (psf && !isfinite(p->psf_fwhm_mm))
         return lf_fail(err, "osem: PSF FWHM %g mm is not finite", (double)p->psf_fwhm_mm);
+    /* CUDA without a PSF: the device-resident OSEM (kernels/osem_cuda.h) runs the whole loop on the GPU.
+     * With a PSF the loop below runs on the host (the Gaussian is an FFT filter there) and only the
+     * projections go to the GPU, with the image copied to and fro per projection. */
+    if (p->device == LF_DEVICE_CUDA && !psf) {
+        const lf_cuda_osem_args ca = {.kind = p->kind, .grid = p->grid, .tof = p->tof, .iterations = p->iterations,
+                                      .subsets = M, .lors = e->lors, .tof_bins = e->tof_bins, .mult = e->mult,
+                                      .add = e->add, .n = e->n, .sens = sens, .threshold = thr,
+                                      .progress = p->progress, .user = p->user};
+        return lf_cuda_osem_run(&ca, img, err) == 0 ? 0 : -1;
+    }
     /* PSF work images: G·λ for the forward projection, and G·s (the sensitivity seen by the update) */
     lf_volume blur, sens_g;
     memset(&blur, 0, sizeof blur);
@@ -126,6 +149,7 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
             rc = lf_fail_prefix(err, "osem PSF (sensitivity)");
             goto done;
         }
+#pragma omp parallel for schedule(static)
         for (size_t j = 0; j < nv; j++)
             if (sens_g.data[j] < 0.0f)
                 sens_g.data[j] = 0.0f; /* FFT round-off around zeros */
@@ -136,13 +160,17 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
     for (int it = 0; it < p->iterations && rc == 0; it++) {
         for (int b = 0; b < M && rc == 0; b++) {
             /* gather subset b: events b, b+M, b+2M, ... */
-            size_t m = 0;
-            for (size_t i = (size_t)b; i < e->n; i += (size_t)M, m++) {
-                memcpy(lors + 6 * m, e->lors + 6 * i, 6 * sizeof(float));
+            const size_t m = (size_t)b < e->n ? (e->n - (size_t)b + (size_t)M - 1) / (size_t)M : 0;
+#pragma omp parallel for schedule(static)
+            for (size_t k = 0; k < m; k++) {
+                const size_t i = (size_t)b + k * (size_t)M;
+                memcpy(lors + 6 * k, e->lors + 6 * i, 6 * sizeof(float));
                 if (bins)
-                    bins[m] = e->tof_bins[i];
+                    bins[k] = e->tof_bins[i];
             }
-            memset(back, 0, nv * sizeof(float));
+#pragma omp parallel for schedule(static)
+            for (size_t j = 0; j < nv; j++)
+                back[j] = 0.0f;
             if (psf) {
                 memcpy(blur.data, img, nv * sizeof(float));
                 if (lf_gaussian_filter(&blur, p->psf_fwhm_mm, err) != 0) {
@@ -155,6 +183,7 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
                     rc = lf_fail_prefix(err, "osem iteration %d subset %d", it + 1, b + 1);
                     break;
                 }
+#pragma omp parallel for schedule(static)
                 for (size_t k = 0; k < m; k++) {
                     size_t i = (size_t)b + k * (size_t)M;
                     float mu = e->mult ? e->mult[i] : 1.0f;
@@ -174,6 +203,7 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
                     break;
                 }
             }
+#pragma omp parallel for schedule(static)
             for (size_t j = 0; j < nv; j++) {
                 float bj = back[j] > 0.0f ? back[j] : 0.0f; /* FFT round-off (PSF) must not flip a sign */
                 img[j] = (sens[j] > thr && s_upd[j] > 0.0f)

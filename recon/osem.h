@@ -80,7 +80,9 @@ typedef void (*lf_osem_progress_fn)(void *user, int iteration, int subset, const
 typedef struct lf_osem_params {
     lf_grid grid;
     lf_proj_kind kind;
-    lf_device device;
+    lf_device device;         /* LF_DEVICE_CUDA: the device-resident OSEM (kernels/osem_cuda.h: image, sensitivity
+                               * and every subset's events stay on the GPU; no fallback to the CPU); with a PSF
+                               * the host loop runs and only the projections go to the GPU */
     const lf_tof *tof;        /* TOF set-up, or NULL: non-TOF (TOF bins of the events then ignored) */
     int iterations;           /* >= 1 */
     int subsets;              /* >= 1 */
@@ -96,9 +98,12 @@ typedef struct lf_osem_params {
 
 /* Runs OSEM. sens: s_j (see "Units" above), image-sized. img: in, the initial estimate (positive inside
  * the mask, e.g. all ones; masked voxels are set to 0); out, the estimate. Memory: one image-sized
- * back-projection buffer plus, for n/M + 1 events (one subset), 6 + 1 floats and a TOF bin each. Deterministic: the
- * projectors are, and the update is element-wise. Returns 0, or -1 with err (bad parameters, TOF
- * requested without bins, projector errors, out of memory; img is then partially updated). */
+ * back-projection buffer plus, for n/M + 1 events (one subset), 6 + 1 floats and a TOF bin each (CUDA: on the
+ * GPU three image-sized buffers and every event, or a chunk of events when they do not fit; see
+ * kernels/osem_cuda.h). On the CPU (OpenMP) deterministic, bit-identical for any thread count: the projectors
+ * are, and the gather, quotient and update are element-wise. On CUDA the back projection's atomic sums make it
+ * equal to the CPU to float rounding only. Returns 0, or -1 with err (bad parameters, TOF requested without
+ * bins, projector errors, no usable GPU for LF_DEVICE_CUDA, out of memory; img is then partially updated). */
 int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *sens, float *img, lf_error *err);
 
 /* The geometric sensitivity by brute force: sens_j = Σ over every LOR of the acceptance (mrd < 0: the

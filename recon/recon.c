@@ -18,12 +18,16 @@
 #include "../io/lmheader.h"
 #include "../io/lmreader.h"
 #include "../io/nifti.h"
+#include "../kernels/device.h"
 #include "calibration.h"
 #include "filter.h"
 #include "frames.h"
 #include "motion.h"
 #include "mumap.h"
+#include "norm.h"
 #include "osem.h"
+#include "randoms.h"
+#include "scatter.h"
 #include "recon_output.h"
 #include "response.h"
 #include "sens_cache.h"
@@ -149,6 +153,8 @@ typedef struct frame_events {
     int8_t *tof;
     size_t n, cap;
     uint64_t delayeds;
+    double *dfan;             /* delayed fan sums of the pairs accepted at the MRD (randoms.h), or NULL */
+    uint64_t delayeds_in_mrd;
 } frame_events;
 
 typedef struct read_ctx {
@@ -198,8 +204,12 @@ static int on_batch(const lf_lm_batch *b, void *user, lf_error *err)
         if (!e->prompt) {
             c->delayeds++;
             for (int k = 0; k < c->fr->n; k++)
-                if (lf_frame_contains(&c->fr->f[k], t))
+                if (lf_frame_contains(&c->fr->f[k], t)) {
                     c->fe[k].delayeds++;
+                    if (c->fe[k].dfan)
+                        c->fe[k].delayeds_in_mrd +=
+                            (uint64_t)lf_randoms_count_delayed(c->sc, c->mrd, e->a, e->b, c->fe[k].dfan);
+                }
             continue;
         }
         c->prompts++;
@@ -402,6 +412,125 @@ static int build_osem_events(const lf_scanner *sc, const frame_events *fe, const
     return 0;
 }
 
+/* ---- randoms (randoms.h) ---- */
+
+/* ML crystal singles from the frame's delayed fan sums, then add_e = s_a·s_b / n_bins per prompt (expected
+ * randoms of the frame in the event's LOR and TOF bin, the units of ȳ: recon/osem.h convention (b)). A frame
+ * without delayeds gets no additive term, with a warning. */
+static int frame_randoms(const lf_scanner *sc, int mrd, const frame_events *fe, int n_bins, int k, lf_osem_events *ev,
+                         lf_randoms_ml_info *ml, double **singles, lf_error *err)
+{
+    memset(ml, 0, sizeof *ml);
+    *singles = NULL;
+    if (fe->delayeds_in_mrd == 0) {
+        lf_warn("frame %d: no delayeds within MRD %d (%llu in the frame): randoms taken as 0", k + 1, mrd,
+                (unsigned long long)fe->delayeds);
+        return 0;
+    }
+    const double t0 = now_s();
+    double *s = malloc((size_t)sc->n_crystals * sizeof *s);
+    ev->add = malloc((fe->n ? fe->n : 1) * sizeof(float));
+    if (!s || !ev->add) {
+        free(s);
+        return lf_fail(err, "frame %d: out of memory for the randoms of %zu events", k + 1, fe->n);
+    }
+    if (lf_randoms_singles_ml(sc, mrd, fe->dfan, 0, 0, s, ml, err) != 0) {
+        free(s);
+        return lf_fail_prefix(err, "frame %d randoms", k + 1);
+    }
+    lf_randoms_per_event(s, fe->a, fe->b, fe->n, 1.0 / n_bins, ev->add);
+    *singles = s;
+    if (!ml->converged)
+        lf_warn("frame %d: randoms ML singles not converged after %d iterations (max residual %.3g)", k + 1,
+                ml->iterations, ml->max_residual);
+    lf_info("frame %d: randoms from %llu delayeds within MRD %d: ML crystal singles in %d iterations (max residual "
+            "%.2g, %lld real crystals without delayeds), estimated randoms %.6g counts (%.2f %% of %zu prompts), "
+            "flat over %d TOF bin%s; %.2f s",
+            k + 1, (unsigned long long)fe->delayeds_in_mrd, mrd, ml->iterations, ml->max_residual,
+            (long long)ml->crystals_no_delayeds, ml->expected_total, 100.0 * ml->expected_total / (double)fe->n, fe->n,
+            n_bins, n_bins > 1 ? "s" : "", now_s() - t0);
+    return 0;
+}
+
+/* ---- scatter (scatter.h) ---- */
+
+typedef struct scatter_info {
+    lf_scatter_fit fit;        /* of the last update */
+    double counts;             /* α · Σ over the acceptance: expected scattered prompts of the frame */
+    double seconds;
+    int updates, points;
+} scatter_info;
+
+/* The frame's scatter term: from the uniform image, LF_RECON_SCATTER_UPDATES times one OSEM iteration with
+ * the current additive term (randoms, then randoms + the last scatter), a TOF single scatter estimate from
+ * that image (scatter.h) scaled by the tail fit; leaves ev->add = randoms + α·S for the frame's OSEM. op: the
+ * frame's OSEM parameters (progress is not reported for these iterations). */
+static int frame_scatter(const lf_scanner *sc, int mrd, const lf_grid *g, const float *mu_per_cm, const float *eff,
+                         const double *singles, const frame_events *fe, const lf_osem_params *op, const float *sens,
+                         float init, lf_osem_events *ev, int k, scatter_info *si, lf_error *err)
+{
+    memset(si, 0, sizeof *si);
+    const double t0 = now_s();
+    const size_t n = fe->n, nv = lf_grid_voxels(g);
+    float *radd = malloc((n ? n : 1) * sizeof *radd), *scat = malloc((n ? n : 1) * sizeof *scat);
+    float *img = malloc(nv * sizeof *img);
+    uint8_t *tail = malloc(n ? n : 1);
+    int rc = -1;
+    if (!radd || !scat || !img || !tail) {
+        lf_fail(err, "frame %d: out of memory for the scatter estimate of %zu events", k + 1, n);
+        goto out;
+    }
+    if (!ev->add && !(ev->add = calloc(n ? n : 1, sizeof(float)))) {
+        lf_fail(err, "frame %d: out of memory for the additive term of %zu events", k + 1, n);
+        goto out;
+    }
+    memcpy(radd, ev->add, n * sizeof *radd);
+    for (size_t j = 0; j < nv; j++)
+        img[j] = init;
+    lf_scatter_opts so;
+    lf_scatter_opts_defaults(&so);
+    if (lf_scatter_tail_mask(sc, g, mu_per_cm, fe->a, fe->b, n, &so, tail, err) != 0)
+        goto out;
+    lf_osem_params pre = *op;
+    pre.iterations = 1;
+    pre.progress = NULL;
+    pre.user = NULL;
+    for (int u = 1; u <= LF_RECON_SCATTER_UPDATES; u++) {
+        if (lf_osem_run(&pre, ev, sens, img, err) != 0)
+            goto out;
+        lf_scatter_table *tab = NULL;
+        if (lf_scatter_estimate(sc, mrd, g, mu_per_cm, img, op->tof, &so, &tab, err) != 0)
+            goto out;
+        int frc = lf_scatter_tail_fit(tab, sc, mrd, g, mu_per_cm, eff, singles, fe->a, fe->b, tail, n, &so, &si->fit, err);
+        if (frc == 0)
+            frc = lf_scatter_events(tab, fe->a, fe->b, op->tof ? ev->tof_bins : NULL, n, eff, si->fit.alpha, scat, err);
+        si->points = tab->n_points;
+        lf_scatter_free(tab);
+        if (frc != 0)
+            goto out;
+        for (size_t i = 0; i < n; i++)
+            ev->add[i] = radd[i] + scat[i];
+        si->updates = u;
+        si->counts = si->fit.alpha * si->fit.s_all;
+        lf_info("frame %d: scatter estimate %d of %d (after %d OSEM iteration%s): %d scatter points, tail fit on "
+                "%.0f prompts (%.1f %% of the LORs; %.4g randoms): alpha %.4g, %.6g scattered prompts expected "
+                "(%.2f %% of %zu prompts)",
+                k + 1, u, LF_RECON_SCATTER_UPDATES, u, u > 1 ? "s" : "", si->points, si->fit.n_tail,
+                100.0 * si->fit.tail_fraction, si->fit.r_tail, si->fit.alpha, si->counts,
+                100.0 * si->counts / (double)(n ? n : 1), n);
+    }
+    si->seconds = now_s() - t0;
+    rc = 0;
+out:
+    if (rc != 0)
+        lf_fail_prefix(err, "frame %d scatter", k + 1);
+    free(radd);
+    free(scat);
+    free(img);
+    free(tail);
+    return rc;
+}
+
 /* ---- the run ---- */
 
 static void frame_dir(const lf_recon_opts *o, int nframes, int k, char *buf, size_t cap)
@@ -478,6 +607,9 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         return lf_fail(err, "recon: --iterations %d / --subsets %d: expected 1 to 1000", o->iterations, o->subsets);
     if (o->psf_mm < 0 || o->postfilter_mm < 0 || !isfinite(o->psf_mm) || !isfinite(o->postfilter_mm))
         return lf_fail(err, "recon: --psf-mm / --postfilter-mm must be >= 0");
+    if (o->device == LF_DEVICE_CUDA && (!lf_cuda_built() || lf_cuda_device_count() < 1)) /* before the sensitivity */
+        return lf_fail(err, "recon: --device cuda: %s; use --device cpu",
+                       lf_cuda_built() ? "no usable CUDA device (driver or GPU missing)" : "this lafov was built without CUDA");
 
     int rc = -1;
     lf_lm_header h;
@@ -492,6 +624,8 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     lf_lm_reader *r = NULL;
     lf_window *fw = NULL;
     char auto_note[1024] = "";
+    lf_norm norm;
+    memset(&norm, 0, sizeof norm);
     int have_h = 0;
 
     if (lf_lm_header_open(o->acq, &lo, &h, err) != 0)
@@ -542,13 +676,36 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     lf_info("grid: %dx%dx%d voxels of %.4g mm (%.4g mL), centred on the scanner; MRD %d; %s; projector %s",
             g.n[0], g.n[1], g.n[2], (double)g.voxel_mm[0], vox_ml, mrd, tof ? "TOF" : "non-TOF",
             lf_proj_kind_name(o->projector));
+    const int scatter_on = !o->no_scatter && !o->no_attenuation;
+    if (o->no_scatter)
+        lf_warn("--no-scatter: scatter is not corrected (images of scattering objects are biased high, cold regions filled)");
+    else if (o->no_attenuation)
+        lf_warn("no scatter correction: it needs the attenuation map (--no-attenuation)");
+    else
+        lf_info("scatter: TOF single scatter simulation scaled by a tail fit, %d updates per frame (docs/scatter.md)",
+                LF_RECON_SCATTER_UPDATES);
+    if (o->no_randoms)
+        lf_warn("--no-randoms: randoms are not corrected (images of data with randoms are biased high)");
+    else
+        lf_info("randoms: from each frame's delayeds (ML crystal singles from delayed fan sums at MRD %d, flat in TOF)",
+                mrd);
 
     /* units that do not depend on the frame */
     double n0 = 0;
     if (lf_calibration_nominal(sc, &n0, err) != 0)
         goto done;
-    lf_info("calibration: nominal n0 = %.6g mL/mm from the scanner file (%g kcps/MBq line source at MRD %d); no norm",
-            n0, sc->line_sensitivity_kcps_mbq, sc->line_sensitivity_mrd);
+    if (o->norm_dir) {
+        if (lf_norm_read(o->norm_dir, sc, &norm, err) != 0)
+            goto done;
+        lf_info("normalisation: norm %s (created %s from %s, SHA-256 %.16s…): crystal efficiencies on events and "
+                "sensitivity; cross-calibration factor %.5f: n0 = %.6g mL/mm (nominal %.6g from the scanner file)",
+                o->norm_dir, norm.created, norm.source, norm.source_sha256, norm.cross_calibration_factor,
+                norm.n0_calibrated_ml_per_mm, n0);
+        n0 = norm.n0_calibrated_ml_per_mm;
+    } else {
+        lf_info("calibration: nominal n0 = %.6g mL/mm from the scanner file (%g kcps/MBq line source at MRD %d); no norm",
+                n0, sc->line_sensitivity_kcps_mbq, sc->line_sensitivity_mrd);
+    }
     /* a stream that records only a known fraction p of the coincidences (the simulator's --count-fraction)
      * has the efficiency p·n0 */
     double cf = 1.0;
@@ -616,7 +773,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         lf_sens_opts so = {0};
         so.progress = NULL;
         progress(o, "sensitivity", 0, 1);
-        if (lf_sensitivity_cached(sc, mrd, &g, o->no_attenuation ? NULL : mu.data, NULL, &so, cdir, sens.data,
+        if (lf_sensitivity_cached(sc, mrd, &g, o->no_attenuation ? NULL : mu.data, norm.eff, &so, cdir, sens.data,
                                   &sum->sensitivity_cached, key, err) != 0)
             goto done;
         progress(o, "sensitivity", 1, 1);
@@ -643,6 +800,11 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         lf_fail(err, "out of memory");
         goto done;
     }
+    for (int k = 0; k < fr.n && !o->no_randoms; k++)
+        if (!(fe[k].dfan = calloc((size_t)sc->n_crystals, sizeof(double)))) {
+            lf_fail(err, "out of memory for the delayed fan sums of %d frames (%d crystals)", fr.n, sc->n_crystals);
+            goto done;
+        }
     {
         if (lf_lm_open(o->acq, &lo, &r, err) != 0)
             goto done;
@@ -717,9 +879,12 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         char run_key[65];
         {
             char txt[2048];
-            snprintf(txt, sizeof txt, "%s|%s|%d|%d %d %d %.6g|%d|%d|%.6g|%d|%s|%.6g|%d|%d", sha, desc, mrd, g.n[0], g.n[1],
-                     g.n[2], (double)g.voxel_mm[0], o->subsets, tof, o->psf_mm, o->no_attenuation, o->ct ? o->ct : "",
-                     kvp, (int)o->projector, (int)o->mumap_fwhm_mm);
+            snprintf(txt, sizeof txt, "%s|%s|%d|%d %d %d %.6g|%d|%d|%.6g|%d|%s|%.6g|%d|%d|r%d|s%d", sha, desc, mrd, g.n[0],
+                     g.n[1], g.n[2], (double)g.voxel_mm[0], o->subsets, tof, o->psf_mm, o->no_attenuation,
+                     o->ct ? o->ct : "", kvp, (int)o->projector, (int)o->mumap_fwhm_mm, o->no_randoms, scatter_on);
+            if (norm.eff) /* the efficiencies change the estimate */
+                snprintf(txt + strlen(txt), sizeof txt - strlen(txt), "|norm %s %s %.9g", norm.created,
+                         norm.source_sha256, norm.cross_calibration_factor);
             lf_sha256 s;
             uint8_t d[32];
             lf_sha256_init(&s);
@@ -745,11 +910,14 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
                 lf_info("frame %d: resuming after iteration %d from %s", k + 1, it_done, dir);
             }
         }
-        if (it_done == 0) {
+        float init; /* the uniform start: as many expected counts as prompts */
+        {
             double ssum = 0;
             for (size_t j = 0; j < nv; j++)
                 ssum += sens.data[j];
-            const float init = (float)((double)fe[k].n / (ssum > 0 ? ssum : 1));
+            init = (float)((double)fe[k].n / (ssum > 0 ? ssum : 1));
+        }
+        if (it_done == 0) {
             for (size_t j = 0; j < nv; j++)
                 img.data[j] = init;
         }
@@ -762,6 +930,18 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         }
         lf_info("frame %d: LORs, detector response and attenuation factors of %zu events in %.1f s", k + 1, ev.n,
                 now_s() - tb);
+        if (norm.eff) /* normalisation: the crystal efficiencies of both ends */
+            for (size_t i = 0; i < ev.n; i++)
+                ev.mult[i] *= norm.eff[fe[k].a[i]] * norm.eff[fe[k].b[i]];
+        lf_randoms_ml_info rml;
+        memset(&rml, 0, sizeof rml);
+        const int rnd_bins = tof ? h.tof_bins : 1;
+        double *singles = NULL; /* the frame's randoms singles, for the scatter tail fit */
+        if (!o->no_randoms && frame_randoms(sc, mrd, &fe[k], rnd_bins, k, &ev, &rml, &singles, err) != 0) {
+            lf_osem_events_free(&ev);
+            lf_volume_free(&img);
+            goto done;
+        }
         osem_ctx oc = {.o = o, .dir = dir, .run_key = run_key, .img = &img, .it_offset = it_done,
                        .it_total = o->iterations, .subsets = o->subsets, .sum = sum, .t_last = now_s()};
         snprintf(oc.stage, sizeof oc.stage, "%s", stage);
@@ -770,6 +950,23 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
                              .mask_threshold = LF_RECON_MASK_THRESHOLD, .mask_reference = mask_ref,
                              .psf_fwhm_mm = (float)o->psf_mm,
                              .progress = on_subiteration, .user = &oc};
+        scatter_info si;
+        memset(&si, 0, sizeof si);
+        if (scatter_on) {
+            progress(o, "scatter", 0, 1);
+            int src = frame_scatter(sc, mrd, &g, mu.data, norm.eff, singles, &fe[k], &op, sens.data, init, &ev, k, &si, err);
+            progress(o, "scatter", 1, 1);
+            if (src != 0) {
+                free(singles);
+                lf_osem_events_free(&ev);
+                lf_volume_free(&img);
+                goto done;
+            }
+            sum->seconds_scatter += si.seconds;
+            lf_info("frame %d: scatter term ready in %.1f s", k + 1, si.seconds);
+        }
+        free(singles);
+        oc.t_last = now_s();
         tb = now_s();
         int orc = op.iterations > 0 ? lf_osem_run(&op, &ev, sens.data, img.data, err) : 0;
         lf_osem_events_free(&ev);
@@ -858,12 +1055,49 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
             lf_params_num(&ps, "corrections", "kvp", kvp);
             lf_params_num(&ps, "corrections", "mumap_fwhm_mm", o->mumap_fwhm_mm >= 0 ? o->mumap_fwhm_mm : 4.0);
         }
-        lf_params_text(&ps, "corrections", "normalisation",
-                       "nominal: detector response model (crystal depth %g mm, mu %g 1/cm), uniform crystal "
-                       "efficiencies, n0 from the scanner file",
-                       sc->crystal_depth_mm, sc->crystal_mu_per_cm);
-        lf_params_text(&ps, "corrections", "randoms", "not modelled (additive term 0)");
-        lf_params_text(&ps, "corrections", "scatter", "not modelled (additive term 0)");
+        if (norm.eff) {
+            lf_params_text(&ps, "corrections", "normalisation",
+                           "norm %s (created %s from %s, SHA-256 %s): detector response model (crystal depth %g mm, "
+                           "mu %g 1/cm) x its crystal efficiencies, its cross-calibrated n0",
+                           o->norm_dir, norm.created, norm.source, norm.source_sha256, sc->crystal_depth_mm,
+                           sc->crystal_mu_per_cm);
+            lf_params_num(&ps, "corrections", "norm_cross_calibration_factor", norm.cross_calibration_factor);
+            lf_params_num(&ps, "corrections", "norm_n0_nominal_ml_per_mm", norm.n0_nominal_ml_per_mm);
+        } else {
+            lf_params_text(&ps, "corrections", "normalisation",
+                           "nominal: detector response model (crystal depth %g mm, mu %g 1/cm), uniform crystal "
+                           "efficiencies, n0 from the scanner file",
+                           sc->crystal_depth_mm, sc->crystal_mu_per_cm);
+        }
+        if (o->no_randoms) {
+            lf_params_text(&ps, "corrections", "randoms", "off (--no-randoms; additive term 0)");
+        } else {
+            lf_params_text(&ps, "corrections", "randoms",
+                           "from the frame's delayeds: ML crystal singles from delayed fan sums at MRD %d, s_a*s_b per "
+                           "pair, flat over %d TOF bin(s)%s",
+                           mrd, rnd_bins, fe[k].delayeds_in_mrd ? "" : "; no delayeds in the frame: 0");
+            lf_params_num(&ps, "corrections", "randoms_expected_total", rml.expected_total);
+            lf_params_num(&ps, "corrections", "randoms_delayeds_in_mrd", (double)fe[k].delayeds_in_mrd);
+            lf_params_num(&ps, "corrections", "randoms_fraction_of_prompts", rml.expected_total / (double)fe[k].n);
+            lf_params_num(&ps, "corrections", "randoms_tof_bins", rnd_bins);
+            lf_params_num(&ps, "corrections", "randoms_ml_iterations", rml.iterations);
+            lf_params_num(&ps, "corrections", "randoms_ml_max_residual", rml.max_residual);
+        }
+        if (!scatter_on) {
+            lf_params_text(&ps, "corrections", "scatter", "off (%s; additive term without scatter)",
+                           o->no_scatter ? "--no-scatter" : "no attenuation map");
+        } else {
+            lf_params_text(&ps, "corrections", "scatter",
+                           "TOF single scatter simulation (docs/scatter.md) scaled by a tail fit on the prompts of "
+                           "LORs missing the body, %d updates from preliminary OSEM iterations",
+                           si.updates);
+            lf_params_num(&ps, "corrections", "scatter_alpha", si.fit.alpha);
+            lf_params_num(&ps, "corrections", "scatter_expected_counts", si.counts);
+            lf_params_num(&ps, "corrections", "scatter_fraction_of_prompts", si.counts / (double)fe[k].n);
+            lf_params_num(&ps, "corrections", "scatter_tail_prompts", si.fit.n_tail);
+            lf_params_num(&ps, "corrections", "scatter_tail_lor_fraction", si.fit.tail_fraction);
+            lf_params_num(&ps, "corrections", "scatter_points", si.points);
+        }
         lf_params_text(&ps, "corrections", "decay", "on (kept windows only)");
         lf_params_num(&ps, "units", "n0_ml_per_mm", n0);
         lf_params_num(&ps, "units", "count_fraction", sum->count_fraction);
@@ -899,12 +1133,14 @@ done:
             free(fe[k].a);
             free(fe[k].b);
             free(fe[k].tof);
+            free(fe[k].dfan);
         }
         free(fe);
     }
     if (rc != 0 && logf)
         fprintf(logf, "error: %s\n", err->msg);
     lf_frames_free(&fr);
+    lf_norm_free(&norm);
     lf_volume_free(&mu);
     lf_volume_free(&sens);
     free(mu_mm);

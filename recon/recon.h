@@ -7,18 +7,26 @@
  *     descrip "kvp=", else 120 with a warning) → μ at 511 keV (mumap.h) on the PET grid → mumap.nii.gz;
  *  3. sensitivity over every LOR of the acceptance with the detector response and attenuation
  *     (sensitivity.h), cached on disk keyed by scanner, grid, MRD, μ-map and method;
- *  4. one pass over the events: every prompt of every frame kept as (crystal a, crystal b, TOF bin);
- *     per frame, LOR endpoints, response × attenuation factors (mult) and TOF OSEM (osem.h) with an
- *     optional PSF, a checkpoint after each iteration (--resume continues from it);
+ *  4. one pass over the events: every prompt of every frame kept as (crystal a, crystal b, TOF bin), and
+ *     per frame the delayed fan sums of the pairs accepted at the MRD; per frame, LOR endpoints,
+ *     response × attenuation factors (mult), randoms (randoms.h, unless no_randoms: ML crystal singles s
+ *     from the frame's delayed fan sums, add_e = s_a·s_b / stream TOF bins — 1 bin non-TOF — in expected
+ *     counts of the frame; no delayeds: 0 with a warning) and TOF OSEM (osem.h) with an optional PSF, a
+ *     checkpoint after each iteration (--resume continues from it);
  *  5. units: λ' (expected-count units) → Bq/mL = λ' / (T·D·β·n₀) with T, D the kept duration and mean
  *     decay of the frame (decay.h), β the positron branching, n₀ the nominal absolute efficiency per
  *     LOR from the scanner file's line-source sensitivity (calibration.h); SUVbw from the header (units.h);
+ *     with norm_dir (norm.h) n₀ is the norm's cross-calibrated value and ε its crystal efficiencies
+ *     (a norm of another scanner is refused);
  *     optional Gaussian post-filter;
  *  6. outputs per frame (OUT, or OUT/frame_NN with OUT/frames.json when there are several):
  *     image_bqml.nii.gz, image_suv.nii.gz, mumap.nii.gz, recon.h5 (image, μ-map, sensitivity, every
  *     parameter), mip.png, slices.png. Every file is written atomically; an OUT holding results is
  *     refused unless force (overwrite) or resume (finished frames are kept, interrupted ones continue).
- * Randoms and scatter are not modelled yet (the additive term is 0): the corrections issue adds them.
+ * Scatter (scatter.h, unless no_scatter or no_attenuation): TOF single scatter simulation from a preliminary
+ * image, scaled by a tail fit on the prompts outside the body, refined LF_RECON_SCATTER_UPDATES times (each
+ * update: one OSEM iteration with the current additive term, then a new estimate); the frame's OSEM then
+ * starts afresh from the uniform image with add_e = randoms_e + α·S_e.
  */
 #ifndef LF_RECON_H
 #define LF_RECON_H
@@ -32,6 +40,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Scatter estimates per frame: after 1, 2, … preliminary OSEM iterations. */
+#define LF_RECON_SCATTER_UPDATES 2
 
 /* stage: short name ("reading events", "sensitivity", "OSEM frame 1/3"); done/total in any unit. */
 typedef void (*lf_recon_progress_fn)(void *user, const char *stage, double done, double total);
@@ -60,10 +71,14 @@ typedef struct lf_recon_opts {
     double mumap_fwhm_mm;        /* CT → PET resolution; < 0: 4 mm */
     int no_attenuation;
     int no_tof;
+    int no_randoms;              /* 1: no randoms correction (additive term without randoms) */
+    int no_scatter;              /* 1: no scatter correction (always off with no_attenuation: SSS needs μ) */
     lf_decay_ref decay_ref;
     const char *out_dir;
     int force, resume;
     const char *cache_dir;       /* NULL: $LAFOV_CACHE_DIR, else $XDG_CACHE_HOME/lafov, else ~/.cache/lafov */
+    const char *norm_dir;        /* norm folder (norm.h): crystal efficiencies ε on events (mult × ε_a ε_b) and
+                                  * sensitivity, its cross-calibrated n0; NULL: uniform ε, nominal n0 */
     lf_recon_progress_fn progress;
     void *user;
 } lf_recon_opts;
@@ -76,6 +91,7 @@ typedef struct lf_recon_summary {
     uint64_t prompts_used;        /* prompts of all frames that entered OSEM */
     uint64_t prompts_outside_mrd; /* prompts dropped by --mrd */
     double seconds_read, seconds_mumap, seconds_sensitivity, seconds_osem; /* wall time of the stages */
+    double seconds_scatter;       /* the scatter estimates (preliminary iterations included), all frames */
     int sensitivity_cached;       /* 1: the sensitivity came from the cache */
     int iterations_timed;         /* iterations of the last reconstructed frame timed below (<= 64) */
     double seconds_iteration[64]; /* wall time of each of them */

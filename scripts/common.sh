@@ -9,7 +9,7 @@ LAFOV_JOBS="${LAFOV_JOBS:-2}"
 
 # Debian packages the build, the tests, the fuzzers and the scripts need (libomp-dev: OpenMP for clang).
 LAFOV_DEB_PACKAGES=(cmake make gcc g++ pkg-config libcmocka-dev libfftw3-dev libhdf5-dev libnifti2-dev libpng-dev
-    libdcmtk-dev zlib1g-dev clang libclang-rt-14-dev libomp-dev)
+    libdcmtk-dev zlib1g-dev clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin)
 
 lf_say() { printf '\n==> %s\n' "$*"; }
 lf_die() { printf 'lafov: %s\n' "$*" >&2; exit 1; }

@@ -23,6 +23,7 @@
 
 #define CHUNK_MS 50
 #define ACOL_FWHM_DEG 0.5
+#define CT_MARGIN_MM 15.0        /* CT coverage beyond each axial end of the detectors */
 #define RESP_TRIGGER_WORD 0xE1001000u /* PETLINK gating, respiratory trigger (quadra-stream.md) */
 
 void lf_sim_config_defaults(lf_sim_config *c)
@@ -35,6 +36,7 @@ void lf_sim_config_defaults(lf_sim_config *c)
     c->seed = 1;
     c->scatter = c->randoms = c->lu = 1;
     c->efficiency_sigma = 0.1;
+    c->efficiency_seed = 1;
     c->ct = 1;
     c->ct_matrix = 512;
     c->ct_pixel_mm = 500.0 / 512.0;
@@ -396,7 +398,9 @@ static int write_ct(const sim *s, lf_error *err)
 {
     const lf_sim_config *c = s->c;
     int n[3] = {c->ct_matrix, c->ct_matrix, 0};
-    double zlo = s->det.z_lo_mm, zhi = s->det.z_hi_mm;
+    /* the detectors' axial extent and a margin beyond each end: an object as long as the field of view (the
+     * normalisation cylinder) then ends inside the CT, so its length and volume can be read from it */
+    double zlo = s->det.z_lo_mm - CT_MARGIN_MM, zhi = s->det.z_hi_mm + CT_MARGIN_MM;
     n[2] = (int)ceil((zhi - zlo) / c->ct_slice_mm);
     double vox[3] = {c->ct_pixel_mm, c->ct_pixel_mm, c->ct_slice_mm};
     double origin[3] = {-0.5 * (n[0] - 1) * vox[0], -0.5 * (n[1] - 1) * vox[1], -0.5 * (n[2] - 1) * vox[2]};
@@ -501,6 +505,7 @@ static int write_truth_json(const sim *s, const lf_sim_result *r, double conc_pe
     lf_json_bool(&j, "randoms", c->randoms);
     lf_json_bool(&j, "lu176", c->lu);
     lf_json_num(&j, "crystal_efficiency_sigma", c->uniform_efficiency ? 0 : c->efficiency_sigma);
+    lf_json_num(&j, "crystal_efficiency_seed", (double)c->efficiency_seed);
     lf_json_num(&j, "photopeak_fraction", s->det.photopeak);
     lf_json_num(&j, "energy_resolution_fwhm", s->det.energy_fwhm);
     lf_json_num(&j, "acollinearity_fwhm_deg", ACOL_FWHM_DEG);
@@ -606,7 +611,7 @@ int lf_simulate(const lf_sim_config *c, lf_sim_result *res, lf_error *err)
         goto done;
     }
     lf_phantom_translate(&s.ph, c->position_mm);
-    if (lf_detector_init(&s.det, &s.sc, s.mrd, c->uniform_efficiency ? 0 : c->efficiency_sigma, c->seed, err) != 0)
+    if (lf_detector_init(&s.det, &s.sc, s.mrd, c->uniform_efficiency ? 0 : c->efficiency_sigma, c->efficiency_seed, err) != 0)
         goto done;
     s.uptake_s = c->uptake_s >= 0 ? c->uptake_s : s.ph.default_uptake_s;
     s.lambda = log(2.0) / LF_F18_HALFLIFE_S;

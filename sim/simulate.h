@@ -38,6 +38,9 @@ typedef struct lf_sim_config {
     double position_mm[3];        /* phantom reference point in scanner mm */
     int scatter, randoms, lu, uniform_efficiency; /* physics switches (1 = on) */
     double efficiency_sigma;      /* relative spread of crystal efficiencies (default 0.1) */
+    uint64_t efficiency_seed;     /* the crystal efficiencies' own seed (default 1), independent of seed: they
+                                   * belong to the simulated scanner, so every acquisition of one scanner shares
+                                   * them and a norm from one scan applies to the others */
     double line_length_mm;        /* > 0: length of the line source */
     double sphere_ratio;          /* > 0: IEC sphere-to-background ratio */
     int ct;                       /* write the CT (NIfTI + DICOM) */

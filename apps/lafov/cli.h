@@ -24,6 +24,11 @@ int lf_cmd_recon(int argc, char **argv);
 int lf_cmd_roi(int argc, char **argv);
 int lf_cmd_export(int argc, char **argv);
 int lf_cmd_motion(int argc, char **argv);
+int lf_cmd_norm(int argc, char **argv);
+int lf_cmd_nema(int argc, char **argv);
+int lf_cmd_thin(int argc, char **argv);
+int lf_cmd_batch(int argc, char **argv);
+int lf_cmd_profile(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 failure (bad input, I/O), 2 usage error. */
 enum { LF_EXIT_OK = 0, LF_EXIT_FAIL = 1, LF_EXIT_USAGE = 2 };

@@ -18,7 +18,7 @@ static void help(void)
         "                  [--gate resp:N|cardiac:N] [--iterations 4] [--subsets 5]\n"
         "                  [--voxel-mm 3.3 | --grid NX,NY,NZ,DX] [--mrd M]\n"
         "                  [--device cpu|cuda] [--psf-mm FWHM] [--postfilter-mm FWHM] [--no-attenuation]\n"
-        "                  [--no-tof] [--decay-ref scan-start|injection] [--force | --resume]\n\n"
+        "                  [--no-tof] [--no-randoms] [--no-scatter] [--decay-ref scan-start|injection] [--force | --resume]\n\n"
         "TOF list-mode OSEM of a list-mode acquisition (Quadra-style 64-bit or PETLINK 32-bit) with attenuation\n"
         "from its CT, in Bq/mL (decay-corrected to the scan start, or the injection) and SUVbw.\n"
         "  ACQ                 the data file (.l), its header (.l.hdr) or a .ptd\n"
@@ -41,7 +41,13 @@ static void help(void)
         "  --mumap-fwhm-mm F   CT smoothing to PET resolution (default 4)\n"
         "  --no-attenuation    no attenuation correction (not quantitative)\n"
         "  --no-tof            ignore TOF\n"
+        "  --no-randoms        no randoms correction (default: randoms from each frame's delayeds, ML crystal\n"
+        "                      singles, flat in TOF; docs/randoms.md)\n"
+        "  --no-scatter        no scatter correction (default: TOF single scatter simulation scaled by a tail\n"
+        "                      fit, refined twice; docs/scatter.md; off with --no-attenuation)\n"
         "  --decay-ref R       scan-start (default) or injection\n"
+        "  --norm NORM_DIR     normalisation from lafov norm: crystal efficiencies and the cross-calibrated\n"
+        "                      efficiency (default: uniform efficiencies, the scanner file's nominal calibration)\n"
         "  --scanner NAME      scanner file instead of the header's originating system\n"
         "  --cache-dir DIR     sensitivity cache (default $LAFOV_CACHE_DIR, else ~/.cache/lafov)\n"
         "  --force             overwrite results already in DIR\n"
@@ -49,7 +55,7 @@ static void help(void)
         "  --threads N         OpenMP threads;  -v  more log;  --json  a summary on stdout\n"
         "Writes (per frame): image_bqml.nii.gz, image_suv.nii.gz, mumap.nii.gz, recon.h5, mip.png,\n"
         "slices.png, and DIR/recon.log; with several frames DIR/frame_NN/ and DIR/frames.json.\n"
-        "Randoms and scatter are not corrected yet.\n");
+        "Scatter is not corrected yet.\n");
 }
 
 typedef struct stage_bar {
@@ -75,7 +81,9 @@ static void on_progress(void *user, const char *stage, double done, double total
 enum {
     O_CT = 256, O_KVP, O_FRAMES, O_EXCLUDE, O_IT, O_SUB, O_VOX, O_GRID, O_MRD, O_DEV, O_PSF, O_POST, O_MUF, O_NOATT,
     O_NOTOF, O_DREF, O_SCANNER, O_CACHE, O_FORCE, O_RESUME, O_THREADS, O_JSON, O_OUT, O_PROJ, O_GATE,
-    O_MRES, O_MSEG, O_MWIN
+    O_MRES, O_MSEG, O_MWIN, O_NORM,
+    O_NORND,
+    O_NOSCAT
 };
 
 static int parse_double(const char *s, double lo, double hi, double *v)
@@ -99,6 +107,8 @@ int lf_cmd_recon(int argc, char **argv)
         {"psf-mm", required_argument, 0, O_PSF},     {"postfilter-mm", required_argument, 0, O_POST},
         {"mumap-fwhm-mm", required_argument, 0, O_MUF}, {"no-attenuation", no_argument, 0, O_NOATT},
         {"no-tof", no_argument, 0, O_NOTOF},         {"decay-ref", required_argument, 0, O_DREF},
+        {"norm", required_argument, 0, O_NORM},
+        {"no-randoms", no_argument, 0, O_NORND}, {"no-scatter", no_argument, 0, O_NOSCAT},
         {"scanner", required_argument, 0, O_SCANNER}, {"cache-dir", required_argument, 0, O_CACHE},
         {"force", no_argument, 0, O_FORCE},          {"resume", no_argument, 0, O_RESUME},
         {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
@@ -192,6 +202,9 @@ int lf_cmd_recon(int argc, char **argv)
             break;
         case O_NOATT: o.no_attenuation = 1; break;
         case O_NOTOF: o.no_tof = 1; break;
+        case O_NORM: o.norm_dir = optarg; break;
+        case O_NORND: o.no_randoms = 1; break;
+        case O_NOSCAT: o.no_scatter = 1; break;
         case O_DREF:
             if (lf_decay_ref_parse(optarg, &o.decay_ref, &err) != 0)
                 return lf_cli_usage("recon", "--decay-ref: %s", err.msg);
@@ -238,16 +251,16 @@ int lf_cmd_recon(int argc, char **argv)
         return lf_cli_fail("recon", &err);
     if (json) {
         printf("{\"frames\": %d, \"prompts_used\": %llu, \"prompts_outside_mrd\": %llu, \"seconds_read\": %.3f, "
-               "\"seconds_mumap\": %.3f, \"seconds_sensitivity\": %.3f, \"seconds_osem\": %.3f, "
+               "\"seconds_mumap\": %.3f, \"seconds_sensitivity\": %.3f, \"seconds_scatter\": %.3f, \"seconds_osem\": %.3f, "
                "\"sensitivity_cached\": %s, \"seconds_iteration\": [",
                s.frames, (unsigned long long)s.prompts_used, (unsigned long long)s.prompts_outside_mrd, s.seconds_read,
-               s.seconds_mumap, s.seconds_sensitivity, s.seconds_osem, s.sensitivity_cached ? "true" : "false");
+               s.seconds_mumap, s.seconds_sensitivity, s.seconds_scatter, s.seconds_osem, s.sensitivity_cached ? "true" : "false");
         for (int i = 0; i < s.iterations_timed; i++)
             printf("%s%.3f", i ? ", " : "", s.seconds_iteration[i]);
         printf("]}\n");
     } else
-        printf("wrote %s: %d frame(s), %llu prompts; read %.1f s, mu-map %.1f s, sensitivity %.1f s%s, OSEM %.1f s\n",
+        printf("wrote %s: %d frame(s), %llu prompts; read %.1f s, mu-map %.1f s, sensitivity %.1f s%s, scatter %.1f s, OSEM %.1f s\n",
                o.out_dir, s.frames, (unsigned long long)s.prompts_used, s.seconds_read, s.seconds_mumap,
-               s.seconds_sensitivity, s.sensitivity_cached ? " (cached)" : "", s.seconds_osem);
+               s.seconds_sensitivity, s.sensitivity_cached ? " (cached)" : "", s.seconds_scatter, s.seconds_osem);
     return LF_EXIT_OK;
 }

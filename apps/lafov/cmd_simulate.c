@@ -33,6 +33,8 @@ static void help(void)
         "  --position x,y,z         the phantom's reference point in scanner mm (iec: axis point in the\n"
         "                           sphere plane)\n"
         "  --no-scatter, --no-randoms, --no-lu, --uniform-efficiency   switch one effect off\n"
+        "  --efficiency-seed E      seed of the crystal efficiencies (default 1): a property of the simulated\n"
+        "                           scanner, independent of --seed, so scans of one scanner share them\n"
         "  --line-length-mm L       line source length (default 700)\n"
         "  --sphere-ratio R         IEC sphere-to-background ratio (default 4)\n"
         "  --no-ct                  skip the CT (ct.nii.gz and ct/)\n"
@@ -90,7 +92,7 @@ static int parse_num(const char *s, double *v)
 int lf_cmd_simulate(int argc, char **argv)
 {
     enum { O_PH = 1000, O_SC, O_MRD, O_A, O_AKG, O_W, O_UP, O_DUR, O_SEED, O_MOT, O_RESP, O_POS, O_NOSC, O_NORND, O_NOLU,
-           O_UNIF, O_LINE, O_RATIO, O_NOCT, O_CTM, O_CTP, O_CTS, O_CTN, O_TV, O_THR, O_OUT, O_JSON, O_CF };
+           O_UNIF, O_LINE, O_RATIO, O_NOCT, O_CTM, O_CTP, O_CTS, O_CTN, O_TV, O_THR, O_OUT, O_JSON, O_CF, O_EFFSEED };
     static const struct option opts[] = {
         {"phantom", required_argument, 0, O_PH}, {"scanner", required_argument, 0, O_SC}, {"mrd", required_argument, 0, O_MRD},
         {"activity-mbq", required_argument, 0, O_A}, {"activity-mbq-per-kg", required_argument, 0, O_AKG},
@@ -99,7 +101,7 @@ int lf_cmd_simulate(int argc, char **argv)
         {"motion", required_argument, 0, O_MOT}, {"resp", required_argument, 0, O_RESP},
         {"position", required_argument, 0, O_POS}, {"no-scatter", no_argument, 0, O_NOSC},
         {"no-randoms", no_argument, 0, O_NORND}, {"no-lu", no_argument, 0, O_NOLU},
-        {"uniform-efficiency", no_argument, 0, O_UNIF}, {"line-length-mm", required_argument, 0, O_LINE},
+        {"uniform-efficiency", no_argument, 0, O_UNIF}, {"efficiency-seed", required_argument, 0, O_EFFSEED}, {"line-length-mm", required_argument, 0, O_LINE},
         {"sphere-ratio", required_argument, 0, O_RATIO}, {"no-ct", no_argument, 0, O_NOCT},
         {"ct-matrix", required_argument, 0, O_CTM}, {"ct-pixel-mm", required_argument, 0, O_CTP},
         {"ct-slice-mm", required_argument, 0, O_CTS}, {"ct-noise-hu", required_argument, 0, O_CTN},
@@ -124,6 +126,10 @@ int lf_cmd_simulate(int argc, char **argv)
         case O_UP: bad = parse_num(optarg, &c.uptake_s) || c.uptake_s < 0; break;
         case O_DUR: bad = parse_num(optarg, &c.duration_s) || !(c.duration_s > 0); break;
         case O_SEED: bad = parse_num(optarg, &v) || v < 0 || v != floor(v); c.seed = (uint64_t)v; break;
+        case O_EFFSEED:
+            bad = parse_num(optarg, &v) || v < 0 || v != floor(v);
+            c.efficiency_seed = (uint64_t)v;
+            break;
         case O_MOT: bad = parse_motion(optarg, &c); break;
         case O_RESP: bad = sscanf(optarg, "%lf:%lf", &c.resp_period_s, &c.resp_amplitude_mm) != 2 || !(c.resp_period_s > 0); break;
         case O_POS: bad = parse_vec3(optarg, c.position_mm); break;

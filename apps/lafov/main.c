@@ -10,10 +10,15 @@ static const lf_cli_cmd commands[] = {
     {"simulate", lf_cmd_simulate, "Monte-Carlo acquisition of a phantom: 64-bit stream, truth images, low-dose CT"},
     {"view", lf_cmd_view, "one slice of a NIfTI volume (CT, truth, reconstruction) as a PNG"},
     {"qc", lf_cmd_qc, "detector QC: per-crystal fan sums (CSV), crystal x ring map (PNG), dead crystals/blocks"},
+    {"norm", lf_cmd_norm, "normalisation from a uniform-cylinder scan: crystal efficiencies, cross-calibration (norm folder)"},
     {"recon", lf_cmd_recon, "TOF list-mode OSEM with CT attenuation: Bq/mL and SUV images, recon.h5, MIP"},
     {"roi", lf_cmd_roi, "ROI statistics per label: mean, SD, COV, peak, recovery against a truth image (CSV)"},
     {"export", lf_cmd_export, "the events of chosen time windows as a new 64-bit stream (every time marker and tag kept)"},
     {"motion", lf_cmd_motion, "data-driven motion detection: count rate and centroid traces, change points, stable windows"},
+    {"thin", lf_cmd_thin, "binomial thinning: a lower-dose copy of a 64-bit stream, or one of n disjoint replicates"},
+    {"batch", lf_cmd_batch, "run a manifest of lafov jobs concurrently on local devices; resumable (batch.json, logs)"},
+    {"profile", lf_cmd_profile, "axial profile of an image through a disc: peak, edges, FWHM (a doubled organ, an organ edge)"},
+    {"nema", lf_cmd_nema, "NEMA NU 2-2018 image quality of an IEC phantom image: contrast recovery, background variability"},
     {"project", lf_cmd_project, "forward / back projection of an image along given LORs (TOF or not; CPU or CUDA)"},
 };
 

@@ -155,5 +155,13 @@ check "no --ct" exit_code 2 "$lafov" recon "$sim/acq.l" --out "$tmp/e6"
 check "bad --grid" exit_code 2 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.gz" --grid 10,10 --out "$tmp/e7"
 check "--force with --resume" exit_code 2 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.gz" --force --resume --out "$tmp/e8"
 
+# --- randoms from delayeds (recon/randoms.h): on by default; these streams hold no delayeds (simulated with
+# --no-randoms): an additive term of 0 with a warning, not an error ---
+check "randoms on by default" grep -q "randoms: from each frame's delayeds" "$r/recon.log"
+check "no delayeds: randoms 0, warned" grep -q "no delayeds within MRD" "$r/recon.log"
+check "--no-randoms accepted (the run then fails on its window, not on usage)" exit_code 1 "$lafov" recon "$sim/acq.l" \
+  --ct "$sim/ct.nii.gz" --no-randoms --frames 1-9 --out "$tmp/e9"
+check "--no-randoms run's error is the window's" err_has "after the end of the data"
+
 echo "recon_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

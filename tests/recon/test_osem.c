@@ -1,8 +1,10 @@
 /* TOF list-mode OSEM on the mini scanner with events drawn from a known activity image: hot-ball
- * position, mass balance, uniformity, TOF convergence, additive term, determinism, event building. */
+ * position, mass balance, uniformity, TOF convergence, additive term, determinism (also across thread
+ * counts), event building. */
 #include "testutil.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +430,24 @@ static void deterministic(void **state)
     free(b);
 }
 
+/* The OpenMP loops of lf_osem_run (gather, quotient, update) are element-wise and the projectors are
+ * thread-count independent: 1 and 2 threads give the same image to the bit. */
+static void thread_count_independent(void **state)
+{
+    (void)state;
+    get_ball_recons();
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    float *one = recon(&E_ball, 1, 3, NULL);
+    omp_set_num_threads(2);
+    float *two = recon(&E_ball, 1, 3, NULL);
+    omp_set_num_threads(threads);
+    assert_memory_equal(one, two, lf_grid_voxels(&S.g) * sizeof(float));
+    assert_memory_equal(R_ball[1], two, lf_grid_voxels(&S.g) * sizeof(float));
+    free(one);
+    free(two);
+}
+
 static void events_from_lm(void **state)
 {
     (void)state;
@@ -559,6 +579,7 @@ int main(void)
         cmocka_unit_test(tof_converges_faster),
         cmocka_unit_test(additive_term_reduces),
         cmocka_unit_test(deterministic),
+        cmocka_unit_test(thread_count_independent),
         cmocka_unit_test(psf_mass_balance),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

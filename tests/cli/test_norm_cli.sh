@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# End-to-end test of `lafov norm` and `lafov recon --norm` on the "small" test scanner:
+#  - a uniform cylinder (r 60 mm, 60 mm long) simulated with crystal efficiencies (10 % spread), scatter,
+#    randoms and 176Lu → lafov norm: the norm folder, its keys, refusal to overwrite without --force;
+#  - another scan of the same simulated scanner (the simulator's crystal efficiencies belong to the scanner,
+#    not to the seed: a water cylinder r 50 mm with a 4:1 hot ball, 30 min after injection, other activity
+#    and seed) reconstructed with
+#    --norm: the water's central mean within 5 % of the truth (Bq/mL at the scan start); without the norm
+#    (nominal calibration, uniform efficiencies) printed for comparison;
+#  - a norm of another scanner refused, naming norm.json and the key; usage errors.
+# usage: test_norm_cli.sh LAFOV_BINARY SOURCE_DIR   (LAFOV_SCANNER_DIR should point at data/scanners)
+set -u
+lafov=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export LAFOV_CACHE_DIR=$tmp/cache
+# shellcheck source=tests/cli/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
+col() { # col FILE LABEL_NAME COLUMN: a field of the CSV row whose name is LABEL_NAME
+  awk -F, -v l="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $2 == l { print $h[c] }' "$1"
+}
+within() { # within VALUE LO HI
+  awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { ok = (v != "" && v + 0 >= lo && v + 0 <= hi);
+    if (!ok) printf "  %s not in [%s, %s]\n", v, lo, hi; exit !ok }'
+}
+t_start=$(date +%s)
+
+# --- the norm scan and the norm ---
+cyl=$tmp/cyl
+"$lafov" simulate --phantom "$src/tests/data/small_norm_cylinder.phantom" --scanner small --activity-mbq 20 \
+  --duration-s 1.5 --seed 31 --out "$cyl" >"$tmp/sim.log" 2>&1 ||
+  { echo "lafov simulate (cylinder) failed:"; cat "$tmp/sim.log"; exit 1; }
+n=$tmp/norm
+check "lafov norm" exit_code 0 "$lafov" norm "$cyl/acq.l" --ct "$cyl/ct.nii.gz" --out "$n" --voxel-mm 5 \
+  --iterations 2 --subsets 2 --json
+for f in norm.json crystal_efficiency.csv qc_cylinder_bqml.nii.gz; do
+  check "norm wrote $f" test -s "$n/$f"
+done
+check "no temporary folder left" test -z "$(find "$n" -name '.calibration*')"
+for k in '"system_code": 9002' '"crystal_count": 4320' '"source_sha256"' '"n0_calibrated_ml_per_mm"' \
+  '"cross_calibration_factor"' '"true_concentration_bqml"' '"volume_ml"'; do
+  check "norm.json has $k" grep -qF "$k" "$n/norm.json"
+done
+check "one efficiency per crystal" test "$(wc -l <"$n/crystal_efficiency.csv")" -eq 4321
+check "efficiencies average 1" within "$(awk -F, 'NR > 1 { s += $4; n++ } END { print s / n }' "$n/crystal_efficiency.csv")" \
+  0.999 1.001
+factor=$(sed -n 's/.*"cross_calibration_factor": \([0-9.e+-]*\).*/\1/p' "$tmp/out")
+echo "cross-calibration factor $factor (the uncorrected scatter of the cylinder, mostly)"
+check "factor plausible" within "$factor" 0.6 1.2
+# the cylinder's volume from the CT: pi 60^2 120 mm^3 = 678.6 mL
+check "cylinder volume from the CT" within "$(sed -n 's/.*"volume_ml": \([0-9.e+-]*\).*/\1/p' "$tmp/out")" 672 685
+# r between the estimated and the true efficiencies (the simulator's crystal_efficiency.csv: ring,crystal,efficiency)
+r=$(awk -F, 'FNR == 1 { next } FILENAME == ARGV[1] { e[$1] = $4; next } { t[$1 * 216 + $2] = $3 }
+  END { for (i in e) { x = e[i]; y = t[i]; sx += x; sy += y; sxx += x * x; syy += y * y; sxy += x * y; n++ }
+        printf "%.4f", (sxy - sx * sy / n) / sqrt((sxx - sx * sx / n) * (syy - sy * sy / n)) }' \
+  "$n/crystal_efficiency.csv" "$cyl/crystal_efficiency.csv")
+echo "efficiencies: r = $r against the simulator's truth"
+check "efficiencies correlate with the truth" within "$r" 0.75 1
+
+# --- never overwritten silently ---
+check "existing norm refused" exit_code 1 "$lafov" norm "$cyl/acq.l" --ct "$cyl/ct.nii.gz" --out "$n"
+check "refusal names --force" err_has "already holds a norm" "--force"
+
+# --- another scan of the same simulated scanner, reconstructed with the norm ---
+scan=$tmp/scan
+"$lafov" simulate --phantom "$src/tests/data/small_cylinder.phantom" --scanner small --activity-mbq 15 \
+  --uptake-s 1800 --duration-s 1.5 --seed 32 --out "$scan" >"$tmp/sim2.log" 2>&1 ||
+  { echo "lafov simulate (scan) failed:"; cat "$tmp/sim2.log"; exit 1; }
+roi() { # roi IMAGE OUT: central part of the water, against the truth
+  "$lafov" roi "$1" --labels "$scan/truth_labels.nii.gz" --truth "$scan/truth_activity.nii.gz" \
+    --names "$scan/truth.json" --out "$2" --erode-mm 8 --z-range -20,20 >/dev/null 2>"$tmp/roi.err" ||
+    { cat "$tmp/roi.err"; return 1; }
+}
+check "recon --norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --norm "$n" --voxel-mm 5 \
+  --iterations 2 --subsets 2 --out "$tmp/with"
+check "recon log names the norm" grep -q "normalisation: norm $n" "$tmp/with/recon.log"
+check "roi with the norm" roi "$tmp/with/image_bqml.nii.gz" "$tmp/with.csv"
+with=$(col "$tmp/with.csv" water recovery_pct)
+check "recon without a norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --voxel-mm 5 \
+  --iterations 2 --subsets 2 --out "$tmp/without"
+check "without a norm: the nominal calibration logged" grep -q "calibration: nominal" "$tmp/without/recon.log"
+check "roi without the norm" roi "$tmp/without/image_bqml.nii.gz" "$tmp/without.csv"
+echo "water, central part: $with % of the truth with the norm; $(col "$tmp/without.csv" water recovery_pct) % with the nominal calibration"
+check "quantitative with the norm (5 %)" within "$with" 95 105
+
+# --- a norm of another scanner ---
+cp -r "$n" "$tmp/other"
+sed -i 's/"system_code": 9002/"system_code": 9001/' "$tmp/other/norm.json"
+check "another scanner's norm refused" exit_code 1 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" \
+  --norm "$tmp/other" --voxel-mm 5 --iterations 1 --out "$tmp/e1"
+check "refusal names the file and the key" err_has "other/norm.json" "system_code"
+check "missing norm" exit_code 1 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --norm "$tmp/nope" \
+  --voxel-mm 5 --iterations 1 --out "$tmp/e2"
+check "missing norm message" err_has "nope/norm.json"
+
+# --- usage ---
+check "--help" exit_code 0 "$lafov" norm --help
+check "no --ct" exit_code 2 "$lafov" norm "$cyl/acq.l" --out "$tmp/u1"
+check "no --out" exit_code 2 "$lafov" norm "$cyl/acq.l" --ct "$cyl/ct.nii.gz"
+check "bad --iterations" exit_code 2 "$lafov" norm "$cyl/acq.l" --ct "$cyl/ct.nii.gz" --out "$tmp/u2" --iterations 0
+check "missing CT" exit_code 1 "$lafov" norm "$cyl/acq.l" --ct "$tmp/nope.nii.gz" --out "$tmp/u3"
+check "missing CT message" err_has "nope.nii.gz"
+
+echo "norm_cli: $pass passed, $fail failed ($(($(date +%s) - t_start)) s)"
+[ "$fail" -eq 0 ]
