@@ -61,6 +61,28 @@ int lf_osem_events_from_lm(const lf_scanner *sc, const lf_event *ev, size_t n, i
     return 0;
 }
 
+void lf_osem_events_keep_blocks(lf_osem_events *e, int subsets, int rank, int ranks)
+{
+    if (ranks <= 1 || subsets < 1)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if ((i / (size_t)subsets) % (size_t)ranks != (size_t)rank)
+            continue;
+        if (k != i) { /* k < i: a forward copy within each array */
+            memcpy(e->lors + 6 * k, e->lors + 6 * i, 6 * sizeof(float));
+            if (e->tof_bins)
+                e->tof_bins[k] = e->tof_bins[i];
+            if (e->mult)
+                e->mult[k] = e->mult[i];
+            if (e->add)
+                e->add[k] = e->add[i];
+        }
+        k++;
+    }
+    e->n = k;
+}
+
 int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *sens, float *img, lf_error *err)
 {
     if (!p || !e || !sens || !img)
@@ -116,6 +138,8 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
     /* CUDA without a PSF: the device-resident OSEM (kernels/osem_cuda.h) runs the whole loop on the GPU.
      * With a PSF the loop below runs on the host (the Gaussian is an FFT filter there) and only the
      * projections go to the GPU, with the image copied to and fro per projection. */
+    if (p->device == LF_DEVICE_CUDA && p->reduce)
+        return lf_fail(err, "osem: a distributed reconstruction (several processes) runs on the CPU only");
     if (p->device == LF_DEVICE_CUDA && !psf) {
         const lf_cuda_osem_args ca = {.kind = p->kind, .grid = p->grid, .tof = p->tof, .iterations = p->iterations,
                                       .subsets = M, .lors = e->lors, .tof_bins = e->tof_bins, .mult = e->mult,
@@ -195,7 +219,12 @@ int lf_osem_run(const lf_osem_params *p, const lf_osem_events *e, const float *s
                     break;
                 }
             }
-            if (psf && m > 0) {
+            if (p->reduce && p->reduce(p->reduce_user, back, nv) != 0) { /* every process, every subset */
+                rc = lf_fail(err, "osem iteration %d subset %d: the all-reduce of the back projection failed", it + 1,
+                             b + 1);
+                break;
+            }
+            if (psf) {
                 lf_volume bv = blur; /* the back projection through Gᵀ = G, in place */
                 bv.data = back;
                 if (lf_gaussian_filter(&bv, p->psf_fwhm_mm, err) != 0) {

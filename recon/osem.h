@@ -74,6 +74,13 @@ int lf_osem_events_from_lm(const lf_scanner *sc, const lf_event *ev, size_t n, i
                            lf_osem_events *out, lf_error *err);
 void lf_osem_events_free(lf_osem_events *e);
 
+/* Keeps, in place, process `rank`'s share of the events for a distributed OSEM over `ranks` processes
+ * with `subsets` subsets: the blocks of `subsets` consecutive events whose block number q has
+ * q mod ranks == rank. Event i of a block sits at the same position modulo subsets in the kept list, so
+ * the union over the processes of their subset b is exactly subset b of the whole list. Arrays keep their
+ * size (not reallocated). */
+void lf_osem_events_keep_blocks(lf_osem_events *e, int subsets, int rank, int ranks);
+
 /* Called after every sub-iteration: iteration 0..iterations-1, subset 0..subsets-1, the current image. */
 typedef void (*lf_osem_progress_fn)(void *user, int iteration, int subset, const float *img);
 
@@ -94,6 +101,14 @@ typedef struct lf_osem_params {
                                * and the sensitivity used is G·s. 0: none. */
     lf_osem_progress_fn progress;  /* may be NULL */
     void *user;
+    /* Distributed OSEM (one reconstruction over several processes, e.g. MPI ranks): each process holds
+     * its share of the events (lf_osem_events_keep_blocks) and the whole image; after every subset's
+     * back projection reduce(reduce_user, back, voxels) must replace the buffer by its sum over the
+     * processes (an all-reduce), so that every process applies the same update — the image of one
+     * process, up to the order of float additions. Called by every process for every subset, even one
+     * holding no event of it. Non-zero return: the run fails. NULL: a single process. CPU only. */
+    int (*reduce)(void *reduce_user, float *back, size_t voxels);
+    void *reduce_user;
 } lf_osem_params;
 
 /* Runs OSEM. sens: s_j (see "Units" above), image-sized. img: in, the initial estimate (positive inside

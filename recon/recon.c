@@ -346,6 +346,7 @@ typedef struct osem_ctx {
     const char *run_key;
     lf_volume *img;        /* shares data with the OSEM estimate */
     int it_offset, it_total, subsets;
+    int write;             /* 1: writes the checkpoints (rank 0 of a split reconstruction) */
     char stage[64];
     lf_recon_summary *sum;
     double t_last;
@@ -367,7 +368,7 @@ static void on_subiteration(void *user, int it, int sub, const float *img)
             c->sum->iterations_timed = it + 1;
         }
         c->t_last = t;
-        if (!c->failed && done_it < c->it_total && lf_checkpoint_write(c->dir, c->img, c->run_key, done_it, &c->err) != 0) {
+        if (c->write && !c->failed && done_it < c->it_total && lf_checkpoint_write(c->dir, c->img, c->run_key, done_it, &c->err) != 0) {
             c->failed = 1;
             lf_warn("checkpoint not written (%s); the run goes on", c->err.msg);
         }
@@ -607,6 +608,12 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         return lf_fail(err, "recon: --iterations %d / --subsets %d: expected 1 to 1000", o->iterations, o->subsets);
     if (o->psf_mm < 0 || o->postfilter_mm < 0 || !isfinite(o->psf_mm) || !isfinite(o->postfilter_mm))
         return lf_fail(err, "recon: --psf-mm / --postfilter-mm must be >= 0");
+    const int ranks = o->ranks > 1 ? o->ranks : 1, writer = ranks == 1 || o->rank == 0;
+    if (ranks > 1 && (!o->reduce || o->rank < 0 || o->rank >= ranks))
+        return lf_fail(err, "recon: %d processes need an all-reduce and a rank in 0..%d (got %d)", ranks, ranks - 1, o->rank);
+    if (ranks > 1 && o->device == LF_DEVICE_CUDA)
+        return lf_fail(err, "recon: a reconstruction split over %d processes runs on the CPU; for several GPUs run several "
+                            "reconstructions (lafov batch --devices cuda:0,cuda:1)", ranks);
     if (o->device == LF_DEVICE_CUDA && (!lf_cuda_built() || lf_cuda_device_count() < 1)) /* before the sensitivity */
         return lf_fail(err, "recon: --device cuda: %s; use --device cpu",
                        lf_cuda_built() ? "no usable CUDA device (driver or GPU missing)" : "this lafov was built without CUDA");
@@ -640,9 +647,9 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     }
     if (o->gate && gate_frames(o, &lo, &fr, auto_note, sizeof auto_note, err) != 0)
         goto done;
-    if (check_out_dir(o, &fr, err) != 0 || lf_mkdirs(o->out_dir, err) != 0)
+    if (writer && (check_out_dir(o, &fr, err) != 0 || lf_mkdirs(o->out_dir, err) != 0))
         goto done;
-    {
+    if (writer) { /* the other processes of a split reconstruction log to their stderr only */
         char lp[4200];
         snprintf(lp, sizeof lp, "%s/recon.log", o->out_dir);
         logf = fopen(lp, o->resume ? "a" : "w");
@@ -836,7 +843,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         }
     }
     sum->seconds_read = now_s() - t0;
-    if (fr.n > 1 && write_frames_json(o, &fr, err) != 0)
+    if (writer && fr.n > 1 && write_frames_json(o, &fr, err) != 0)
         goto done;
 
     /* frames */
@@ -942,7 +949,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
             lf_volume_free(&img);
             goto done;
         }
-        osem_ctx oc = {.o = o, .dir = dir, .run_key = run_key, .img = &img, .it_offset = it_done,
+        osem_ctx oc = {.o = o, .dir = dir, .run_key = run_key, .img = &img, .it_offset = it_done, .write = writer,
                        .it_total = o->iterations, .subsets = o->subsets, .sum = sum, .t_last = now_s()};
         snprintf(oc.stage, sizeof oc.stage, "%s", stage);
         lf_osem_params op = {.grid = g, .kind = o->projector, .device = o->device, .tof = tof ? &tofp : NULL,
@@ -966,6 +973,13 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
             lf_info("frame %d: scatter term ready in %.1f s", k + 1, si.seconds);
         }
         free(singles);
+        if (ranks > 1) { /* this process's share of the events; the back projections are summed over all */
+            lf_osem_events_keep_blocks(&ev, o->subsets, o->rank, ranks);
+            op.reduce = o->reduce;
+            op.reduce_user = o->reduce_user;
+            lf_info("frame %d: process %d of %d reconstructs %zu of the %zu events (blocks of %d), back projections "
+                    "all-reduced", k + 1, o->rank + 1, ranks, ev.n, fe[k].n, o->subsets);
+        }
         oc.t_last = now_s();
         tb = now_s();
         int orc = op.iterations > 0 ? lf_osem_run(&op, &ev, sens.data, img.data, err) : 0;
@@ -1029,6 +1043,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         lf_params_num(&ps, "", "delayeds_in_frame", (double)fe[k].delayeds);
         lf_params_num(&ps, "", "mrd", mrd);
         lf_params_num(&ps, "", "iterations", o->iterations);
+        lf_params_num(&ps, "", "processes", ranks);
         lf_params_num(&ps, "", "subsets", o->subsets);
         lf_params_text(&ps, "", "projector", "%s", lf_proj_kind_name(o->projector));
         lf_params_text(&ps, "", "device", "%s", o->device == LF_DEVICE_CUDA ? "cuda" : "cpu");
@@ -1111,14 +1126,15 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
 
         lf_frame_result fres = {.image_bqml = &img, .image_suv = have_suv ? &suv : NULL,
                                 .mumap = o->no_attenuation ? NULL : &mu, .sensitivity = &sens, .params = &ps};
-        int wrc = lf_frame_write(dir, &fres, err);
+        int wrc = writer ? lf_frame_write(dir, &fres, err) : 0;
         lf_params_free(&ps);
         lf_volume_free(&img);
         lf_volume_free(&suv);
         if (wrc != 0)
             goto done;
-        lf_info("frame %d: wrote %s (image_bqml.nii.gz, %srecon.h5, mip.png, slices.png)", k + 1, dir,
-                have_suv ? "image_suv.nii.gz, " : "");
+        if (writer)
+            lf_info("frame %d: wrote %s (image_bqml.nii.gz, %srecon.h5, mip.png, slices.png)", k + 1, dir,
+                    have_suv ? "image_suv.nii.gz, " : "");
         sum->frames++;
         sum->prompts_used += fe[k].n;
     }

@@ -73,6 +73,13 @@ typedef struct lf_recon_opts {
     int no_tof;
     int no_randoms;              /* 1: no randoms correction (additive term without randoms) */
     int no_scatter;              /* 1: no scatter correction (always off with no_attenuation: SSS needs μ) */
+    int rank, ranks;             /* one reconstruction over several processes (MPI): ranks > 1 splits each frame's
+                                  * events over them (osem.h lf_osem_events_keep_blocks; the scatter estimate's
+                                  * preliminary iterations run whole on every process) and reduce sums the back
+                                  * projections; only rank 0 writes the log, checkpoints and outputs. 0, 0 or 0, 1:
+                                  * one process. CPU only. */
+    int (*reduce)(void *reduce_user, float *back, size_t voxels);
+    void *reduce_user;
     lf_decay_ref decay_ref;
     const char *out_dir;
     int force, resume;

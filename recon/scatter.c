@@ -17,6 +17,7 @@
 void lf_scatter_opts_defaults(lf_scatter_opts *o) {
     memset(o, 0, sizeof *o);
     o->point_spacing_mm = 25.0f;
+    o->max_points = 2500;
     o->leg_voxel_mm = 8.0f;
     o->mu_min_per_cm = 0.01f;
     o->body_mu_per_cm = 0.005f;
@@ -279,6 +280,8 @@ static int resolve_defaults(const lf_scanner *sc, const lf_scatter_opts *in, lf_
     if (in) {
         if (in->point_spacing_mm > 0)
             o->point_spacing_mm = in->point_spacing_mm;
+        if (in->max_points != 0)
+            o->max_points = in->max_points;
         if (in->det_transaxial > 0)
             o->det_transaxial = in->det_transaxial;
         if (in->det_axial > 0)
@@ -448,12 +451,10 @@ int lf_scatter_estimate(const lf_scanner *sc, int mrd, const lf_grid *g, const f
 
     /* leg grid and scatter points */
     {
-        int f[3], c[3];
+        int f[3];
         for (int i = 0; i < 3; i++) {
             f[i] = (int)lround(o.leg_voxel_mm / g->voxel_mm[i]);
             f[i] = f[i] < 1 ? 1 : f[i];
-            c[i] = (int)lround(o.point_spacing_mm / g->voxel_mm[i]);
-            c[i] = c[i] < 1 ? 1 : c[i];
         }
         E.mu_l = bin_image(g, mu_per_cm, f, &E.gl);
         E.act_l = bin_image(g, activity, f, &E.gl);
@@ -486,10 +487,20 @@ int lf_scatter_estimate(const lf_scanner *sc, int mrd, const lf_grid *g, const f
             E.box_hi[i] = E.gl.origin_mm[i] + (hi[i] + 1.5) * E.gl.voxel_mm[i];
         }
         int np = 0;
-        pts = scatter_points(g, mu_per_cm, c, o.mu_min_per_cm, &np);
-        if (!pts) {
-            lf_fail(err, "out of memory for the scatter points");
-            goto done;
+        for (double sp = o.point_spacing_mm;; sp *= 1.15) {
+            int c[3];
+            for (int i = 0; i < 3; i++) {
+                c[i] = (int)lround(sp / g->voxel_mm[i]);
+                c[i] = c[i] < 1 ? 1 : c[i];
+            }
+            free(pts);
+            pts = scatter_points(g, mu_per_cm, c, o.mu_min_per_cm, &np);
+            if (!pts) {
+                lf_fail(err, "out of memory for the scatter points");
+                goto done;
+            }
+            if (o.max_points <= 0 || np <= o.max_points || (c[0] >= g->n[0] && c[1] >= g->n[1] && c[2] >= g->n[2]))
+                break;
         }
         t->n_points = np;
     }

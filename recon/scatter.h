@@ -43,7 +43,8 @@ extern "C" {
 #endif
 
 typedef struct lf_scatter_opts {
-    float point_spacing_mm;  /* scatter-point cell edge (0: 25 mm, rounded to whole voxels) */
+    float point_spacing_mm;  /* scatter-point cell edge (0: 25 mm, rounded to whole voxels) ... */
+    int max_points;          /* ... widened by steps of 15 % until at most this many points (0: 2500; < 0: no cap) */
     int det_transaxial;      /* coarse detectors per ring (0: max(32, 2πR'/65 mm)) */
     int det_axial;           /* coarse detector rings (0: max(4, axial length/50 mm + 1)) */
     float leg_voxel_mm;      /* grid the legs are traced on: the image binned to ~this (0: 8 mm) */

@@ -45,13 +45,28 @@ step_simulate_seed_case() {
 # at finer voxels), 6 mm Gaussian post-filter. Scatter and randoms are not corrected yet, and the
 # whole 20 minutes are used, so the doubled bladder of the shift is in the image.
 step_recon_seed_case() {
-    lf_say "lafov recon: the seed case with CT attenuation (4 mm voxels, 4 iterations x 5 subsets)"
+    lf_say "lafov recon: all 20 minutes with CT attenuation, randoms and scatter (4 mm voxels, 4 iterations x 5 subsets)"
     "$LAFOV" recon "$OUT/seed_case/acq.l" --ct "$OUT/seed_case/ct" --voxel-mm 4 --postfilter-mm 6 --force \
         --out "$OUT/seed_recon"
     echo "-> $OUT/seed_recon/ (image_bqml.nii.gz, image_suv.nii.gz, mumap.nii.gz, recon.h5, mip.png, slices.png, recon.log)"
 }
 
-DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_recon_seed_case)
+# The motion found in the data itself (count rate and centroid traces, change points, stable windows),
+# then only the longest stable window reconstructed (--frames auto: the minutes after the shift), and the
+# two coronal MIPs side by side: the doubled bladder of all 20 minutes, gone from the stable minutes.
+step_motion_seed_case() {
+    lf_say "lafov motion: the shift found in the events"
+    "$LAFOV" motion "$OUT/seed_case/acq.l" --out "$OUT/seed_motion"
+    lf_say "lafov recon --frames auto: the longest stable window only"
+    "$LAFOV" recon "$OUT/seed_case/acq.l" --ct "$OUT/seed_case/ct" --voxel-mm 4 --postfilter-mm 6 --frames auto \
+        --force --out "$OUT/seed_stable"
+    "$LAFOV" view "$OUT/seed_recon/image_suv.nii.gz" "$OUT/seed_stable/image_suv.nii.gz" --mip --window 0,8 \
+        --out "$OUT/seed_side_by_side.png"
+    echo "-> $OUT/seed_motion/ (motion.json, motion.png), $OUT/seed_stable/, $OUT/seed_side_by_side.png" \
+        "(left: 0-20 min, right: the stable window)"
+}
+
+DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_recon_seed_case step_motion_seed_case)
 
 lf_deps
 lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO || lf_die "the build failed (see above)"

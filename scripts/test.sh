@@ -65,7 +65,7 @@ export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=$lsan:print_s
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 if [ "${LAFOV_SKIP_ASAN:-0}" = 1 ]; then
     echo "lafov: LAFOV_SKIP_ASAN=1: skipping the sanitizer build"
-elif lf_build build-asan -DCMAKE_BUILD_TYPE=Debug -DLAFOV_SANITIZE=ON -DLAFOV_CUDA=OFF; then
+elif lf_build build-asan -DCMAKE_BUILD_TYPE=Debug -DLAFOV_SANITIZE=ON -DLAFOV_CUDA=OFF -DLAFOV_MPI=OFF; then
     run_ctest build-asan asan
 else
     fail_stage "asan build"

@@ -28,6 +28,7 @@ int lf_cmd_norm(int argc, char **argv);
 int lf_cmd_nema(int argc, char **argv);
 int lf_cmd_thin(int argc, char **argv);
 int lf_cmd_batch(int argc, char **argv);
+int lf_cmd_study(int argc, char **argv);
 int lf_cmd_profile(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 failure (bad input, I/O), 2 usage error. */

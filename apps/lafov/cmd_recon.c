@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mpi_world.h"
 #include "core/log.h"
 #include "recon/frames.h"
 #include "recon/recon.h"
@@ -53,9 +54,12 @@ static void help(void)
         "  --force             overwrite results already in DIR\n"
         "  --resume            keep finished frames in DIR and continue interrupted ones from their checkpoint\n"
         "  --threads N         OpenMP threads;  -v  more log;  --json  a summary on stdout\n"
+        "  mpirun -n R lafov recon ...   one reconstruction over R processes (built with MPI): each takes its\n"
+        "                      share of the events, the back projections are summed (all-reduce); CPU only;\n"
+        "                      rank 0 writes the outputs\n"
         "Writes (per frame): image_bqml.nii.gz, image_suv.nii.gz, mumap.nii.gz, recon.h5, mip.png,\n"
         "slices.png, and DIR/recon.log; with several frames DIR/frame_NN/ and DIR/frames.json.\n"
-        "Scatter is not corrected yet.\n");
+        "Corrections: attenuation (CT), randoms (delayeds), scatter (TOF SSS), normalisation (--norm).\n");
 }
 
 typedef struct stage_bar {
@@ -239,7 +243,20 @@ int lf_cmd_recon(int argc, char **argv)
         return lf_cli_usage("recon", "--force and --resume contradict each other");
     if (threads > 0)
         omp_set_num_threads(threads);
-    lf_cli_logging(verbose > 0 ? verbose : 1);
+    lf_mpi_world w;
+    lf_mpi_begin(&argc, &argv, &w);
+    if (w.size > 1 && !w.mpi) {
+        lf_mpi_end(&w);
+        return lf_cli_usage("recon", "started as %d processes, but this lafov was built without MPI: run one process, "
+                                     "or rebuild with MPI (libopenmpi-dev; cmake -DLAFOV_MPI=ON)", w.size);
+    }
+    if (w.size > 1) { /* one reconstruction split over the ranks: events divided, back projections summed */
+        o.rank = w.rank;
+        o.ranks = w.size;
+        o.reduce = lf_mpi_allreduce_floats;
+        o.reduce_user = &w;
+    }
+    lf_cli_logging(w.rank == 0 ? (verbose > 0 ? verbose : 1) : 0);
     stage_bar bar = {0};
     o.progress = on_progress;
     o.user = &bar;
@@ -247,8 +264,16 @@ int lf_cmd_recon(int argc, char **argv)
     int rc = lf_recon_run(&o, &s, &err);
     if (bar.open)
         lf_cli_progress_end(&bar.p);
-    if (rc != 0)
-        return lf_cli_fail("recon", &err);
+    if (rc != 0) {
+        lf_cli_fail("recon", &err);
+        lf_mpi_abort(&w, LF_EXIT_FAIL); /* the other ranks may be waiting in an all-reduce */
+        lf_mpi_end(&w);
+        return LF_EXIT_FAIL;
+    }
+    const int rank = w.rank;
+    lf_mpi_end(&w);
+    if (rank != 0)
+        return LF_EXIT_OK;
     if (json) {
         printf("{\"frames\": %d, \"prompts_used\": %llu, \"prompts_outside_mrd\": %llu, \"seconds_read\": %.3f, "
                "\"seconds_mumap\": %.3f, \"seconds_sensitivity\": %.3f, \"seconds_scatter\": %.3f, \"seconds_osem\": %.3f, "

@@ -17,6 +17,7 @@ static const lf_cli_cmd commands[] = {
     {"motion", lf_cmd_motion, "data-driven motion detection: count rate and centroid traces, change points, stable windows"},
     {"thin", lf_cmd_thin, "binomial thinning: a lower-dose copy of a 64-bit stream, or one of n disjoint replicates"},
     {"batch", lf_cmd_batch, "run a manifest of lafov jobs concurrently on local devices; resumable (batch.json, logs)"},
+    {"study", lf_cmd_study, "dose/time protocol study: thin and truncate a scan into a grid, reconstruct, measure"},
     {"profile", lf_cmd_profile, "axial profile of an image through a disc: peak, edges, FWHM (a doubled organ, an organ edge)"},
     {"nema", lf_cmd_nema, "NEMA NU 2-2018 image quality of an IEC phantom image: contrast recovery, background variability"},
     {"project", lf_cmd_project, "forward / back projection of an image along given LORs (TOF or not; CPU or CUDA)"},

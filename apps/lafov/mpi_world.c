@@ -61,6 +61,37 @@ int lf_mpi_sum(const lf_mpi_world *w, int v)
     return v;
 }
 
+int lf_mpi_allreduce_floats(void *world, float *buf, size_t n)
+{
+    const lf_mpi_world *w = world;
+#ifdef LAFOV_HAVE_MPI
+    if (w->mpi) {
+        const size_t chunk = (size_t)1 << 30;
+        for (size_t i = 0; i < n; i += chunk) {
+            int m = (int)(n - i < chunk ? n - i : chunk);
+            if (MPI_Allreduce(MPI_IN_PLACE, buf + i, m, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+                return -1;
+        }
+        return 0;
+    }
+#else
+    (void)buf;
+    (void)n;
+#endif
+    return w->size > 1 ? -1 : 0;
+}
+
+void lf_mpi_abort(const lf_mpi_world *w, int code)
+{
+#ifdef LAFOV_HAVE_MPI
+    if (w->mpi && w->size > 1)
+        MPI_Abort(MPI_COMM_WORLD, code);
+#else
+    (void)w;
+    (void)code;
+#endif
+}
+
 void lf_mpi_end(lf_mpi_world *w)
 {
 #ifdef LAFOV_HAVE_MPI

@@ -12,6 +12,8 @@
 #ifndef LF_MPI_WORLD_H
 #define LF_MPI_WORLD_H
 
+#include <stddef.h>
+
 typedef struct lf_mpi_world {
     int rank, size, local_rank;
     int mpi; /* 1 when MPI_Init ran */
@@ -19,6 +21,13 @@ typedef struct lf_mpi_world {
 
 void lf_mpi_begin(int *argc, char ***argv, lf_mpi_world *w);
 int lf_mpi_sum(const lf_mpi_world *w, int v);
+/* In-place sum over the ranks of n floats (MPI_Allreduce, in chunks below INT_MAX); the signature of
+ * lf_recon_opts.reduce (user: the world). 0, or -1 when MPI failed or is not running (size > 1 without
+ * MPI built in). */
+int lf_mpi_allreduce_floats(void *world, float *buf, size_t n);
+/* Ends every rank at once (MPI_Abort) when size > 1, so a failed rank cannot leave the others waiting in
+ * a collective; a no-op otherwise. */
+void lf_mpi_abort(const lf_mpi_world *w, int code);
 void lf_mpi_end(lf_mpi_world *w);
 
 #endif

@@ -59,6 +59,14 @@ check "view bad plane" exit_code 2 "$lafov" view "$tmp/sim/truth_activity.nii.gz
 check "view missing file" exit_code 1 "$lafov" view "$tmp/none.nii.gz" --out "$tmp/v3.png"
 check "view missing file names it" grep -q "none.nii.gz" "$tmp/err"
 check "view wrote nothing on error" test ! -e "$tmp/v3.png"
+# two MIPs side by side: as wide as two single ones and the 8-pixel gap
+png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4 }'; }
+check "view --mip" exit_code 0 "$lafov" view "$tmp/sim/truth_activity.nii.gz" --mip --out "$tmp/mip1.png"
+check "view two --mip" exit_code 0 "$lafov" view "$tmp/sim/truth_activity.nii.gz" "$tmp/sim/truth_mu.nii.gz" --mip \
+  --window 0,1 --out "$tmp/mip2.png"
+check "side by side width" same_num "$(png_width "$tmp/mip2.png")" "$(( $(png_width "$tmp/mip1.png") * 2 + 8 ))"
+check "view --mip with --index refused" exit_code 2 "$lafov" view "$tmp/sim/truth_activity.nii.gz" --mip --index 3 \
+  --out "$tmp/v4.png"
 check "info on simulated" exit_code 0 "$lafov" info "$tmp/sim/acq.l" --json
 cp "$tmp/out" "$tmp/sim_info.json"
 # truth.json's counts object; lafov info's top-level prompts/delayeds come before its count_rate list

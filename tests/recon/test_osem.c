@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,6 +449,113 @@ static void thread_count_independent(void **state)
     free(two);
 }
 
+/* A distributed OSEM emulated by threads: 3 "processes", each holding its blocks of the events
+ * (lf_osem_events_keep_blocks) and an all-reduce of the back projections by a shared sum in rank order;
+ * every process ends with the single-process image (up to the order of float additions). */
+typedef struct dist_shared {
+    pthread_barrier_t bar;
+    float *sum;
+    size_t nv;
+    int ranks;
+} dist_shared;
+
+typedef struct dist_rank {
+    dist_shared *d;
+    int rank, rc;
+    lf_osem_events e;
+    float *img;
+} dist_rank;
+
+static int dist_reduce(void *user, float *back, size_t nv)
+{
+    dist_rank *r = user;
+    dist_shared *d = r->d;
+    for (int k = 0; k < d->ranks; k++) {
+        pthread_barrier_wait(&d->bar);
+        if (k == r->rank)
+            for (size_t j = 0; j < nv; j++)
+                d->sum[j] += back[j];
+    }
+    pthread_barrier_wait(&d->bar);
+    memcpy(back, d->sum, nv * sizeof(float));
+    pthread_barrier_wait(&d->bar);
+    if (r->rank == 0)
+        memset(d->sum, 0, nv * sizeof(float));
+    return 0;
+}
+
+static void *dist_run(void *arg)
+{
+    dist_rank *r = arg;
+    omp_set_num_threads(1);
+    lf_error err = {{0}};
+    const size_t nv = lf_grid_voxels(&S.g);
+    for (size_t j = 0; j < nv; j++)
+        r->img[j] = 1.0f;
+    lf_osem_params p = {.grid = S.g, .kind = LF_PROJ_JOSEPH, .device = LF_DEVICE_CPU, .tof = &S.tof, .iterations = 3,
+                        .subsets = 4, .mask_threshold = 0.05f, .reduce = dist_reduce, .reduce_user = r};
+    r->rc = lf_osem_run(&p, &r->e, S.sens, r->img, &err);
+    return NULL;
+}
+
+static void distributed(void **state)
+{
+    (void)state;
+    get_ball_recons();
+    enum { R = 3 };
+    const size_t nv = lf_grid_voxels(&S.g), n = E_ball.n;
+    dist_shared d = {.sum = calloc(nv, sizeof(float)), .nv = nv, .ranks = R};
+    assert_non_null(d.sum);
+    assert_int_equal(pthread_barrier_init(&d.bar, NULL, R), 0);
+    dist_rank rk[R];
+    pthread_t th[R];
+    size_t total = 0;
+    for (int r = 0; r < R; r++) {
+        rk[r] = (dist_rank){.d = &d, .rank = r, .img = malloc(nv * sizeof(float))};
+        lf_osem_events *e = &rk[r].e;
+        e->n = n;
+        e->lors = malloc(n * 6 * sizeof(float));
+        e->tof_bins = malloc(n);
+        assert_true(rk[r].img && e->lors && e->tof_bins);
+        memcpy(e->lors, E_ball.lors, n * 6 * sizeof(float));
+        memcpy(e->tof_bins, E_ball.tof_bins, n);
+        if (E_ball.mult && (e->mult = malloc(n * sizeof(float))))
+            memcpy(e->mult, E_ball.mult, n * sizeof(float));
+        if (E_ball.add && (e->add = malloc(n * sizeof(float))))
+            memcpy(e->add, E_ball.add, n * sizeof(float));
+        lf_osem_events_keep_blocks(e, 4, r, R);
+        total += e->n;
+        /* the first kept event of rank r is event 4r of the whole list */
+        assert_memory_equal(e->lors, E_ball.lors + 6 * 4 * (size_t)r, 6 * sizeof(float));
+    }
+    assert_int_equal(total, n);
+    for (int r = 0; r < R; r++)
+        assert_int_equal(pthread_create(&th[r], NULL, dist_run, &rk[r]), 0);
+    for (int r = 0; r < R; r++)
+        pthread_join(th[r], NULL);
+    float *one = recon(&E_ball, 1, 3, NULL);
+    for (int r = 0; r < R; r++) {
+        assert_int_equal(rk[r].rc, 0);
+        double num = 0, den = 0;
+        for (size_t j = 0; j < nv; j++) {
+            num += ((double)rk[r].img[j] - one[j]) * ((double)rk[r].img[j] - one[j]);
+            den += (double)one[j] * one[j];
+        }
+        assert_true(sqrt(num / den) < 1e-5);
+        assert_memory_equal(rk[r].img, rk[0].img, nv * sizeof(float)); /* every process, the same image */
+    }
+    for (int r = 0; r < R; r++) {
+        free(rk[r].img);
+        free(rk[r].e.lors);
+        free(rk[r].e.tof_bins);
+        free(rk[r].e.mult);
+        free(rk[r].e.add);
+    }
+    free(one);
+    free(d.sum);
+    pthread_barrier_destroy(&d.bar);
+}
+
 static void events_from_lm(void **state)
 {
     (void)state;
@@ -580,6 +688,7 @@ int main(void)
         cmocka_unit_test(additive_term_reduces),
         cmocka_unit_test(deterministic),
         cmocka_unit_test(thread_count_independent),
+        cmocka_unit_test(distributed),
         cmocka_unit_test(psf_mass_balance),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
