@@ -63,7 +63,7 @@ step_motion_seed_case() {
     "$LAFOV" view "$OUT/seed_recon/image_suv.nii.gz" "$OUT/seed_stable/image_suv.nii.gz" --mip --window 0,8 \
         --out "$OUT/seed_side_by_side.png"
     echo "-> $OUT/seed_motion/ (motion.json, motion.png), $OUT/seed_stable/, $OUT/seed_side_by_side.png" \
-        "(left: 0-20 min, right: the stable window)"
+        "(left: 0-20 min, right: the longest stable window)"
 }
 
 DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_recon_seed_case step_motion_seed_case)
