@@ -17,6 +17,30 @@
 #include "recon_output.h"
 
 enum { QUEUED, RUNNING, DONE, FAILED, SKIPPED };
+/* The jobs are lafov processes of their own, not ranks: without the launcher's variables in their
+ * environment, a job that can run over MPI (recon) starts as a singleton instead of joining this rank's
+ * world (which fails). MPI read them at the start of the
+ * batch; this runs in the child, between fork and exec. */
+static void scrub_launcher_env(void)
+{
+    extern char **environ;
+    static const char *const prefixes[] = {"OMPI_", "PMIX_", "PMI_", "HYDRA_", "MPI_LOCALRANKID", "MPI_LOCALNRANKS",
+                                           NULL};
+    for (int again = 1; again;) {
+        again = 0;
+        for (char **e = environ; e && *e && !again; e++)
+            for (int i = 0; prefixes[i]; i++)
+                if (!strncmp(*e, prefixes[i], strlen(prefixes[i]))) {
+                    char name[256];
+                    size_t n = strcspn(*e, "=");
+                    snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), *e);
+                    unsetenv(name);
+                    again = 1; /* environ changed: start over */
+                    break;
+                }
+    }
+}
+
 static const char *const state_name[] = {"queued", "running", "done", "failed", "skipped"};
 
 typedef struct job_state {
@@ -277,6 +301,7 @@ static int start_job(batch *b, int i, int s)
             snprintf(v, sizeof v, "%d", b->omp_threads);
             setenv("OMP_NUM_THREADS", v, 1);
         }
+        scrub_launcher_env();
         if (chdir(b->m->dir) != 0) {
             dprintf(2, "lafov batch: cannot enter %s: %s\n", b->m->dir, strerror(errno));
             _exit(127);

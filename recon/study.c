@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../io/atomic_file.h"
+#include "recon_output.h"
 
 #define LF_STUDY_RECON_WORDS 256
 
@@ -101,9 +102,9 @@ static int recon_job(const lf_study_acq *a, int ai, double f, double d, int k, i
     s.of = of;
     snprintf(s.stream, sizeof s.stream, "%s", stream);
     char rel[256], frames[96];
-    snprintf(rel, sizeof rel, "recon/%s_p%g_d%g_r%d", a->name, f, d, k);
+    snprintf(rel, sizeof rel, "recon/%s_p%g_d%.10g_r%d", a->name, f, d, k);
     snprintf(s.recon_dir, sizeof s.recon_dir, "%s/%s", out_abs, rel);
-    snprintf(s.job, sizeof s.job, "r_%s_p%g_d%g_r%d", a->name, f, d, k);
+    snprintf(s.job, sizeof s.job, "r_%s_p%g_d%.10g_r%d", a->name, f, d, k);
     snprintf(frames, sizeof frames, "%.10g-%.10g", a->start_s, a->start_s + d);
     const char *w[LF_STUDY_RECON_WORDS];
     int n = 0;
@@ -125,6 +126,11 @@ static int recon_job(const lf_study_acq *a, int ai, double f, double d, int k, i
         w[n++] = oj->argv[o];
     if (push_scan(g, cap, &s) != 0)
         return lf_fail(err, "study: out of memory");
+    if (!lf_frame_finished(s.recon_dir)) { /* a record of an image since removed would skip the job */
+        char record[LF_STUDY_PATH_MAX + 128];
+        snprintf(record, sizeof record, "%s/batch/recon/done/%s.done", out_abs, s.job);
+        unlink(record);
+    }
     return lf_batch_manifest_add(&g->recon, s.job, n, w, 0, err);
 }
 

@@ -27,8 +27,9 @@
  *   nema ratio := 4                             nema: sphere : background activity ratio
  *   compare := A 0.25 1200 vs B 1 300           (optional) the report's answer line: ACQ FRACTION
  *                                               DURATION_S of two virtual scans
- *   plot region := 3                            (optional) roi: the region plotted (default: the first
- *                                               region that is not the background)
+ *   plot region := 3                            (optional) the region plotted and answered about; roi: a
+ *                                               label (default: the first region not the background); nema:
+ *                                               sphere 1..6, 10 -> 37 mm (default 1)
  *   acquisition := A                            NAME: [A-Za-z0-9_-], at most 24 characters, unique
  *   list mode := sim/acq.l                      the 64-bit stream (required; relative to the plan)
  *   ct := sim/ct.nii.gz                         (optional) --ct of its recon jobs
@@ -44,6 +45,8 @@
  * itself, one replicate) reconstructed with --frames START-(START+d). Thin jobs (study/thin/ACQ_pP_rK.l)
  * run first, recon jobs (study/recon/ACQ_pP_dD_rK/) next, all with --cache-dir study/cache so that one
  * sensitivity image serves the grid. Errors name the plan file, its line and key, and what was expected.
+ * Files: study_plan.c (the plan), study.c (grid, jobs, claim), study_measure.c, study_report.c (the
+ * outputs; plots through io/plot.h).
  */
 #ifndef LF_STUDY_H
 #define LF_STUDY_H

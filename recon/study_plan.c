@@ -149,16 +149,15 @@ static int grid_key(plan_ctx *c, const char *k, lf_study_acq *a)
     return 0;
 }
 
-static int parse_compare(plan_ctx *c, lf_study_plan *p, const char *text, int line_of_acq_check)
+static int parse_compare(plan_ctx *c, lf_study_plan *p, const char *text)
 {
-    (void)line_of_acq_check;
-    char a[64], b[64], vs[8], tail;
-    double fa, da, fb, db;
-    if (sscanf(text, "%63s %lf %lf %7s %63s %lf %lf %c", a, &fa, &da, vs, b, &fb, &db, &tail) != 7 ||
-        strcmp(vs, "vs") != 0)
+    char a[64], b[64], vs[8], fa[32], da[32], fb[32], db[32], tail[2];
+    double f[2], d[2];
+    if (sscanf(text, "%63s %31s %31s %7s %63s %31s %31s %1s", a, fa, da, vs, b, fb, db, tail) != 7 ||
+        strcmp(vs, "vs") != 0 || lf_thin_parse_fraction(fa, &f[0], NULL) != 0 ||
+        lf_thin_parse_fraction(fb, &f[1], NULL) != 0 || parse_double(da, &d[0]) != 0 || parse_double(db, &d[1]) != 0)
         return bad(c, "ACQ FRACTION DURATION_S vs ACQ FRACTION DURATION_S, e.g. 'low 1 1200 vs high 1 300'");
     const char *nm[2] = {a, b};
-    double f[2] = {fa, fb}, d[2] = {da, db};
     for (int s = 0; s < 2; s++) {
         int ai = -1;
         for (int i = 0; i < p->n_acq; i++)
@@ -319,42 +318,36 @@ static int parse_entries(const lf_ifh *h, plan_ctx *c, lf_study_plan *p)
     for (size_t i = 0; i < h->n; i++)
         if (!strcmp(h->e[i].norm, "compare")) {
             c->e = &h->e[i];
-            if (parse_compare(c, p, h->e[i].value, 0) != 0)
+            if (parse_compare(c, p, h->e[i].value) != 0)
                 return -1;
         }
     return 0;
 }
 
-int lf_study_plan_parse(const char *text, const char *origin, const char *dir, lf_study_plan *p, lf_error *err)
+/* The plan from parsed entries (origin: the file as named, dir: its folder). */
+static int plan_from(const lf_ifh *h, const char *origin, const char *dir, lf_study_plan *p, lf_error *err)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->origin, sizeof p->origin, "%s", origin);
     snprintf(p->dir, sizeof p->dir, "%s", dir);
     p->seed = 1;
     p->nema_ratio = 4;
+    plan_ctx c = {origin, dir, NULL, err};
+    return parse_entries(h, &c, p);
+}
+
+int lf_study_plan_parse(const char *text, const char *origin, const char *dir, lf_study_plan *p, lf_error *err)
+{
     lf_ifh h;
     if (lf_ifh_parse_buffer(text, strlen(text), origin, &h, err) != 0)
         return -1;
-    plan_ctx c = {origin, dir, NULL, err};
-    int rc = parse_entries(&h, &c, p);
+    int rc = plan_from(&h, origin, dir, p, err);
     lf_ifh_free(&h);
     return rc;
 }
 
 int lf_study_plan_read(const char *path, lf_study_plan *p, lf_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return lf_fail(err, "%s: cannot open the study plan: %s", path, strerror(errno));
-    char *text = malloc(1 << 20);
-    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    int too_long = text && n == (1 << 20) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (!text || too_long) {
-        free(text);
-        return lf_fail(err, "%s: expected a study plan of at most 1 MiB", path);
-    }
-    text[n] = '\0';
     char dir[LF_STUDY_PATH_MAX], abs[LF_STUDY_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -362,12 +355,19 @@ int lf_study_plan_read(const char *path, lf_study_plan *p, lf_error *err)
         *(slash == dir ? slash + 1 : slash) = '\0';
     else
         snprintf(dir, sizeof dir, ".");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return lf_fail(err, "%s: cannot open the study plan: %s", path, strerror(errno));
+    fclose(f);
+    lf_ifh h;
+    if (lf_ifh_parse_file(path, &h, err) != 0)
+        return -1;
     if (!realpath(dir, abs)) {
-        free(text);
+        lf_ifh_free(&h);
         return lf_fail(err, "%s: cannot resolve its folder: %s", path, strerror(errno));
     }
-    int rc = lf_study_plan_parse(text, path, abs, p, err);
-    free(text);
+    int rc = plan_from(&h, path, abs, p, err);
+    lf_ifh_free(&h);
     for (int i = 0; rc == 0 && i < p->n_acq; i++)
         rc = acq_header(p, &p->acq[i], err);
     return rc;

@@ -111,12 +111,16 @@ common=(--ct "$W/iec/ct.nii.gz" --voxel-mm "$VOX" --iterations "$IT" --subsets "
 [ -n "$PF" ] && common+=(--postfilter-mm "$PF")
 declare -A CB LUNG CR37 CR10
 worst_centre=0
-run_case() { # run_case NAME LABEL RECON-OPTIONS...
-    local name=$1 label=$2
+ref_centre=""
+run_case() { # run_case NAME LABEL RECON-OPTIONS...: the phantom is found in the image, except in the images with a
+    # correction switched off (their raised backgrounds can mislead the finder), which take the centre found in
+    # the reference image (all corrections, MRD 85 TOF+PSF; the same phantom position)
+    local name=$1 label=$2 where=()
     shift 2
+    [[ "$name" == *_no_* && -n "$ref_centre" ]] && where=(--centre "$ref_centre")
     timed "recon_$name" "$LAFOV" recon "$W/iec/acq.l" "${common[@]}" "$@" --out "$W/rec_$name"
     local rt=$last_s
-    timed "nema_$name" "$LAFOV" nema "$W/rec_$name/image_bqml.nii.gz" --phantom iec --out "$W/nema_$name" --force
+    timed "nema_$name" "$LAFOV" nema "$W/rec_$name/image_bqml.nii.gz" --phantom iec "${where[@]}" --out "$W/nema_$name" --force
     local csv=$W/nema_$name/nema.csv json=$W/nema_$name/nema.json
     local cr="" bv="" d lung cb c off
     for d in 10 13 17 22 28 37; do
@@ -127,7 +131,8 @@ run_case() { # run_case NAME LABEL RECON-OPTIONS...
     cb=$(csvcol "$csv" 37 c_b)
     c=$(jcentre "$json")
     off=$(awk -v c="$c" 'BEGIN { split(c, a, " "); printf "%.2f", sqrt(a[1] ^ 2 + a[2] ^ 2 + a[3] ^ 2) }')
-    worst_centre=$(awk -v w="$worst_centre" -v o="$off" 'BEGIN { print (o > w ? o : w) }')
+    [ ${#where[@]} -eq 0 ] && worst_centre=$(awk -v w="$worst_centre" -v o="$off" 'BEGIN { print (o > w ? o : w) }')
+    [ "$name" = m85_tof_psf ] && ref_centre=$(echo "$c" | awk '{ printf "%s,%s,%s", $1, $2, $3 }')
     CB[$name]=$cb
     LUNG[$name]=$lung
     CR37[$name]=$(csvcol "$csv" 37 contrast_recovery_pct)
@@ -138,10 +143,10 @@ run_case() { # run_case NAME LABEL RECON-OPTIONS...
 }
 CASES=" ${LAFOV_NEMA_CASES:-m322_tof m322_tof_psf m85_tof m85_tof_psf m85_no_norm m85_no_scatter m85_no_randoms} "
 want() { [[ "$CASES" == *" $1 "* ]]; }
+want m85_tof_psf && run_case m85_tof_psf "MRD 85, TOF+PSF" --mrd 85 --psf-mm 4 --norm "$W/norm"
+want m85_tof && run_case m85_tof "MRD 85, TOF" --mrd 85 --norm "$W/norm"
 want m322_tof && run_case m322_tof "MRD 322, TOF" --mrd 322 --norm "$W/norm"
 want m322_tof_psf && run_case m322_tof_psf "MRD 322, TOF+PSF" --mrd 322 --psf-mm 4 --norm "$W/norm"
-want m85_tof && run_case m85_tof "MRD 85, TOF" --mrd 85 --norm "$W/norm"
-want m85_tof_psf && run_case m85_tof_psf "MRD 85, TOF+PSF" --mrd 85 --psf-mm 4 --norm "$W/norm"
 want m85_no_norm && run_case m85_no_norm "MRD 85, TOF+PSF, no norm" --mrd 85 --psf-mm 4
 want m85_no_scatter && run_case m85_no_scatter "MRD 85, TOF+PSF, no scatter corr." --mrd 85 --psf-mm 4 --norm "$W/norm" --no-scatter
 want m85_no_randoms && run_case m85_no_randoms "MRD 85, TOF+PSF, no randoms corr." --mrd 85 --psf-mm 4 --norm "$W/norm" --no-randoms
@@ -167,7 +172,7 @@ cat "$report"
 
 lf_say "verdicts"
 verdict "$(awk -v w="$worst_centre" 'BEGIN { print (w <= 2) }')" \
-    "centre found within 2 mm of the simulated one in every image (worst $worst_centre mm)"
+    "centre found within 2 mm of the simulated one in every image where it is searched (worst $worst_centre mm)"
 ref=m85_tof_psf
 want $ref || { lf_say "validation: the reference case $ref was not run; report $report"; exit 0; }
 verdict "$(awk -v a="${CB[$ref]}" -v t="$truth_bg" 'BEGIN { r = a / t; print (r >= 0.95 && r <= 1.05) }')" \

@@ -132,7 +132,7 @@ check "fixed manifest" exit_code 0 "$lafov" batch "$sim/jobs.txt"
 check "fixed summary" grep -qF "3 job(s): 0 done, 3 skipped" "$tmp/out"
 
 # ---- a batch killed outright takes its running job with it; the next run finishes it
-printf 'again recon acq.l --no-attenuation --iterations 3 --voxel-mm 3.3 --out r/again\n' >"$sim/kill.txt"
+printf 'again recon acq.l --no-attenuation --iterations 40 --voxel-mm 3.3 --out r/again\n' >"$sim/kill.txt"
 "$lafov" batch "$sim/kill.txt" --state "$tmp/kill.batch" >"$tmp/kill.log" 2>&1 &
 bpid=$!
 jpid=""
