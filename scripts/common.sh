@@ -53,3 +53,16 @@ lf_build() {
         cmake --build "$LAFOV_ROOT/$dir" -j "$LAFOV_JOBS" || return 1
     fi
 }
+
+# lf_lafov_binary: sets LAFOV to $LAFOV_BIN when given (an already built lafov), else installs what is missing
+# and builds build/lafov (Release, CUDA AUTO) — the validation and benchmark scripts' first step.
+lf_lafov_binary() {
+    if [ -n "${LAFOV_BIN:-}" ]; then
+        LAFOV=$LAFOV_BIN
+    else
+        lf_deps
+        LAFOV_BUILD_TARGETS=lafov_cli lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO ||
+            lf_die "the build failed (see above)"
+        LAFOV=$LAFOV_ROOT/build/lafov
+    fi
+}

@@ -25,14 +25,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if [ -n "${LAFOV_BIN:-}" ]; then
-    LAFOV=$LAFOV_BIN
-else
-    lf_deps
-    LAFOV_BUILD_TARGETS=lafov_cli lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO ||
-        lf_die "the build failed (see above)"
-    LAFOV=$LAFOV_ROOT/build/lafov
-fi
+lf_lafov_binary
 export LAFOV_SCANNER_DIR="${LAFOV_SCANNER_DIR:-$LAFOV_ROOT/data/scanners}"
 FRAC="${LAFOV_FRAMES_FRACTION:-0.02}"
 VOX="${LAFOV_VOXEL_MM:-3.3}"

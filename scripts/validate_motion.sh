@@ -13,14 +13,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if [ -n "${LAFOV_BIN:-}" ]; then
-    LAFOV=$LAFOV_BIN
-else
-    lf_deps
-    LAFOV_BUILD_TARGETS=lafov_cli lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO ||
-        lf_die "the build failed (see above)"
-    LAFOV=$LAFOV_ROOT/build/lafov
-fi
+lf_lafov_binary
 export LAFOV_SCANNER_DIR="${LAFOV_SCANNER_DIR:-$LAFOV_ROOT/data/scanners}"
 FRAC="${LAFOV_MOTION_FRACTION:-0.01}"
 SHIFTS="${LAFOV_MOTION_SHIFTS:-0 2 5 10}"

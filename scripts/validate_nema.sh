@@ -36,14 +36,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if [ -n "${LAFOV_BIN:-}" ]; then
-    LAFOV=$LAFOV_BIN
-else
-    lf_deps
-    LAFOV_BUILD_TARGETS=lafov_cli lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO ||
-        lf_die "the build failed (see above)"
-    LAFOV=$LAFOV_ROOT/build/lafov
-fi
+lf_lafov_binary
 DUR="${LAFOV_NEMA_DURATION_S:-300}"
 FRAC="${LAFOV_NEMA_FRACTION:-0.015}"
 NORM_DUR="${LAFOV_NORM_DURATION_S:-30}"

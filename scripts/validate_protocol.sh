@@ -32,14 +32,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if [ -n "${LAFOV_BIN:-}" ]; then
-    LAFOV=$LAFOV_BIN
-else
-    lf_deps
-    LAFOV_BUILD_TARGETS=lafov_cli lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO ||
-        lf_die "the build failed (see above)"
-    LAFOV=$LAFOV_ROOT/build/lafov
-fi
+lf_lafov_binary
 FRAC="${LAFOV_PROTOCOL_FRACTION:-0.05}"
 FRACTIONS="${LAFOV_STUDY_FRACTIONS:-1, 0.5, 0.25}"
 DURATIONS="${LAFOV_STUDY_DURATIONS:-1200, 600, 300, 120}"

@@ -17,13 +17,6 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 export LAFOV_CACHE_DIR=$tmp/cache
 # shellcheck source=tests/cli/checks.sh
 source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
-col() { # col FILE LABEL_NAME COLUMN: a field of the CSV row whose name is LABEL_NAME
-  awk -F, -v l="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $2 == l { print $h[c] }' "$1"
-}
-within() { # within VALUE LO HI
-  awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { ok = (v != "" && v + 0 >= lo && v + 0 <= hi);
-    if (!ok) printf "  %s not in [%s, %s]\n", v, lo, hi; exit !ok }'
-}
 
 sim=$tmp/sim
 "$lafov" simulate --phantom "$src/tests/data/small_cylinder.phantom" --scanner small --activity-mbq 20 \

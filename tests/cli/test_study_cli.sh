@@ -18,10 +18,6 @@ tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 # shellcheck source=tests/cli/checks.sh
 source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
-within() { # within VALUE LO HI
-  awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { ok = (v != "" && v + 0 >= lo && v + 0 <= hi);
-    if (!ok) printf "  %s not in [%s, %s]\n", v, lo, hi; exit !ok }'
-}
 # val CSV FRACTION DURATION REGION COLUMN: the column's mean over the replicates
 val() {
   awk -F, -v f="$2" -v d="$3" -v r="$4" -v c="$5" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }

@@ -23,10 +23,6 @@ json() { # json FILE PYTHON-EXPRESSION-ON-d
 key() { # key HEADER NAME: the value of an Interfile key
   sed -n "s/^$2:=//p" "$1"
 }
-within() { # within VALUE LO HI
-  awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { ok = (v != "" && v + 0 >= lo && v + 0 <= hi);
-    if (!ok) printf "  %s not in [%s, %s]\n", v, lo, hi; exit !ok }'
-}
 
 sim=$tmp/sim
 "$lafov" simulate --phantom "$src/tests/data/small_cylinder.phantom" --scanner small --activity-mbq 10 \
