@@ -462,9 +462,9 @@ typedef struct scatter_info {
     int updates, points;
 } scatter_info;
 
-/* The frame's scatter term: from the uniform image, LF_RECON_SCATTER_UPDATES times one OSEM iteration with
- * the current additive term (randoms, then randoms + the last scatter), a TOF single scatter estimate from
- * that image (scatter.h) scaled by the tail fit; leaves ev->add = randoms + α·S for the frame's OSEM. op: the
+/* The frame's scatter term: from the uniform image, LF_RECON_SCATTER_UPDATES times LF_RECON_SCATTER_ITERATIONS
+ * OSEM iterations with the current additive term (randoms, then randoms + the last scatter), a TOF single
+ * scatter estimate from that image (scatter.h) scaled by the tail fit; leaves ev->add = randoms + α·S for the frame's OSEM. op: the
  * frame's OSEM parameters (progress is not reported for these iterations). */
 static int frame_scatter(const lf_scanner *sc, int mrd, const lf_grid *g, const float *mu_per_cm, const float *eff,
                          const double *singles, const frame_events *fe, const lf_osem_params *op, const float *sens,
@@ -493,7 +493,7 @@ static int frame_scatter(const lf_scanner *sc, int mrd, const lf_grid *g, const 
     if (lf_scatter_tail_mask(sc, g, mu_per_cm, fe->a, fe->b, n, &so, tail, err) != 0)
         goto out;
     lf_osem_params pre = *op;
-    pre.iterations = 1;
+    pre.iterations = LF_RECON_SCATTER_ITERATIONS;
     pre.progress = NULL;
     pre.user = NULL;
     for (int u = 1; u <= LF_RECON_SCATTER_UPDATES; u++) {
@@ -516,7 +516,8 @@ static int frame_scatter(const lf_scanner *sc, int mrd, const lf_grid *g, const 
         lf_info("frame %d: scatter estimate %d of %d (after %d OSEM iteration%s): %d scatter points, tail fit on "
                 "%.0f prompts (%.1f %% of the LORs; %.4g randoms): alpha %.4g, %.6g scattered prompts expected "
                 "(%.2f %% of %zu prompts)",
-                k + 1, u, LF_RECON_SCATTER_UPDATES, u, u > 1 ? "s" : "", si->points, si->fit.n_tail,
+                k + 1, u, LF_RECON_SCATTER_UPDATES, u * LF_RECON_SCATTER_ITERATIONS,
+                u * LF_RECON_SCATTER_ITERATIONS > 1 ? "s" : "", si->points, si->fit.n_tail,
                 100.0 * si->fit.tail_fraction, si->fit.r_tail, si->fit.alpha, si->counts,
                 100.0 * si->counts / (double)(n ? n : 1), n);
     }
@@ -689,8 +690,9 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     else if (o->no_attenuation)
         lf_warn("no scatter correction: it needs the attenuation map (--no-attenuation)");
     else
-        lf_info("scatter: TOF single scatter simulation scaled by a tail fit, %d updates per frame (docs/scatter.md)",
-                LF_RECON_SCATTER_UPDATES);
+        lf_info("scatter: TOF single scatter simulation scaled by a tail fit, %d updates per frame, each after %d "
+                "more preliminary OSEM iterations (docs/scatter.md)",
+                LF_RECON_SCATTER_UPDATES, LF_RECON_SCATTER_ITERATIONS);
     if (o->no_randoms)
         lf_warn("--no-randoms: randoms are not corrected (images of data with randoms are biased high)");
     else
@@ -944,10 +946,19 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         memset(&rml, 0, sizeof rml);
         const int rnd_bins = tof ? h.tof_bins : 1;
         double *singles = NULL; /* the frame's randoms singles, for the scatter tail fit */
-        if (!o->no_randoms && frame_randoms(sc, mrd, &fe[k], rnd_bins, k, &ev, &rml, &singles, err) != 0) {
+        /* with --no-randoms the randoms are still estimated when scatter is corrected: its tail fit must not take
+         * the randoms in the tails for scatter; they just stay out of the model */
+        if ((!o->no_randoms || scatter_on) &&
+            frame_randoms(sc, mrd, &fe[k], rnd_bins, k, &ev, &rml, &singles, err) != 0) {
             lf_osem_events_free(&ev);
             lf_volume_free(&img);
             goto done;
+        }
+        if (o->no_randoms && ev.add) {
+            free(ev.add);
+            ev.add = NULL;
+            lf_info("frame %d: --no-randoms: the randoms estimate is used by the scatter tail fit only, not corrected",
+                    k + 1);
         }
         osem_ctx oc = {.o = o, .dir = dir, .run_key = run_key, .img = &img, .it_offset = it_done, .write = writer,
                        .it_total = o->iterations, .subsets = o->subsets, .sum = sum, .t_last = now_s()};
@@ -1104,8 +1115,8 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         } else {
             lf_params_text(&ps, "corrections", "scatter",
                            "TOF single scatter simulation (docs/scatter.md) scaled by a tail fit on the prompts of "
-                           "LORs missing the body, %d updates from preliminary OSEM iterations",
-                           si.updates);
+                           "LORs missing the body, %d updates, each after %d more preliminary OSEM iterations",
+                           si.updates, LF_RECON_SCATTER_ITERATIONS);
             lf_params_num(&ps, "corrections", "scatter_alpha", si.fit.alpha);
             lf_params_num(&ps, "corrections", "scatter_expected_counts", si.counts);
             lf_params_num(&ps, "corrections", "scatter_fraction_of_prompts", si.counts / (double)fe[k].n);

@@ -25,8 +25,8 @@
  *     refused unless force (overwrite) or resume (finished frames are kept, interrupted ones continue).
  * Scatter (scatter.h, unless no_scatter or no_attenuation): TOF single scatter simulation from a preliminary
  * image, scaled by a tail fit on the prompts outside the body, refined LF_RECON_SCATTER_UPDATES times (each
- * update: one OSEM iteration with the current additive term, then a new estimate); the frame's OSEM then
- * starts afresh from the uniform image with add_e = randoms_e + α·S_e.
+ * update: LF_RECON_SCATTER_ITERATIONS OSEM iterations with the current additive term, then a new estimate);
+ * the frame's OSEM then starts afresh from the uniform image with add_e = randoms_e + α·S_e.
  */
 #ifndef LF_RECON_H
 #define LF_RECON_H
@@ -41,8 +41,11 @@
 extern "C" {
 #endif
 
-/* Scatter estimates per frame: after 1, 2, … preliminary OSEM iterations. */
-#define LF_RECON_SCATTER_UPDATES 2
+/* Scatter estimates per frame, each after LF_RECON_SCATTER_ITERATIONS more preliminary OSEM iterations (the
+ * estimate and the image it comes from converge together: a large body's centre needs ~6 iterations, see
+ * docs/scatter.md). */
+#define LF_RECON_SCATTER_UPDATES 3
+#define LF_RECON_SCATTER_ITERATIONS 2
 
 /* stage: short name ("reading events", "sensitivity", "OSEM frame 1/3"); done/total in any unit. */
 typedef void (*lf_recon_progress_fn)(void *user, const char *stage, double done, double total);

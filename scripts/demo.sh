@@ -40,14 +40,33 @@ step_simulate_seed_case() {
     echo "-> $OUT/seed_case/ (acq.l + .hdr, truth.json, truth images, ct.nii.gz, ct/, qc/)"
 }
 
-# The seed case reconstructed with attenuation from its low-dose CT: TOF list-mode OSEM, 4 iterations x
-# 5 subsets, 4 mm voxels over the whole FOV (the sensitivity image, computed once and cached, dominates
-# at finer voxels), 6 mm Gaussian post-filter. Scatter and randoms are not corrected yet, and the
-# whole 20 minutes are used, so the doubled bladder of the shift is in the image.
+# The scanner's normalisation, as a site makes it: a uniform cylinder (300 x 1060 mm, 20 MBq, 30 s at the
+# full statistic) on the same simulated Quadra (its crystal efficiencies are a property of the scanner:
+# --efficiency-seed, default 1), then `lafov norm`: crystal efficiencies from fan sums and the
+# cross-calibration that makes the cylinder read its true Bq/mL. About 15 min on 2 cores the first time;
+# a later demo run keeps demo_out/norm (delete it to redo it).
+step_norm() {
+    if [ -f "$OUT/norm/norm.json" ] && [ -f "$OUT/norm/crystal_efficiency.csv" ]; then
+        lf_say "lafov norm: kept from an earlier run ($OUT/norm; delete it to redo it)"
+        return 0
+    fi
+    lf_say "lafov simulate: uniform cylinder for the normalisation (20 MBq, 30 s)"
+    "$LAFOV" simulate --phantom cylinder --scanner quadra --activity-mbq 20 --duration-s 30 --seed 2 \
+        --out "$OUT/norm_cylinder"
+    lf_say "lafov norm: crystal efficiencies and cross-calibration"
+    "$LAFOV" norm "$OUT/norm_cylinder/acq.l" --ct "$OUT/norm_cylinder/ct.nii.gz" --out "$OUT/norm" --force
+    echo "-> $OUT/norm_cylinder/ (the cylinder scan), $OUT/norm/ (norm.json, crystal_efficiency.csv, qc_cylinder_bqml.nii.gz)"
+}
+
+# The seed case reconstructed with every correction: attenuation from its low-dose CT, the norm (crystal
+# efficiencies, cross-calibration), randoms from the delayeds, TOF single scatter. TOF list-mode OSEM,
+# 4 iterations x 5 subsets, 4 mm voxels over the whole FOV (the sensitivity image, computed once and cached,
+# dominates at finer voxels), 6 mm Gaussian post-filter. The whole 20 minutes are used, so the doubled
+# bladder of the shift is in the image.
 step_recon_seed_case() {
-    lf_say "lafov recon: all 20 minutes with CT attenuation, randoms and scatter (4 mm voxels, 4 iterations x 5 subsets)"
-    "$LAFOV" recon "$OUT/seed_case/acq.l" --ct "$OUT/seed_case/ct" --voxel-mm 4 --postfilter-mm 6 --force \
-        --out "$OUT/seed_recon"
+    lf_say "lafov recon: all 20 minutes, every correction (norm, attenuation, randoms, scatter; 4 mm, 4 x 5 OSEM)"
+    "$LAFOV" recon "$OUT/seed_case/acq.l" --ct "$OUT/seed_case/ct" --norm "$OUT/norm" --voxel-mm 4 \
+        --postfilter-mm 6 --force --out "$OUT/seed_recon"
     echo "-> $OUT/seed_recon/ (image_bqml.nii.gz, image_suv.nii.gz, mumap.nii.gz, recon.h5, mip.png, slices.png, recon.log)"
 }
 
@@ -58,15 +77,15 @@ step_motion_seed_case() {
     lf_say "lafov motion: the shift found in the events"
     "$LAFOV" motion "$OUT/seed_case/acq.l" --out "$OUT/seed_motion"
     lf_say "lafov recon --frames auto: the longest stable window only"
-    "$LAFOV" recon "$OUT/seed_case/acq.l" --ct "$OUT/seed_case/ct" --voxel-mm 4 --postfilter-mm 6 --frames auto \
-        --force --out "$OUT/seed_stable"
+    "$LAFOV" recon "$OUT/seed_case/acq.l" --ct "$OUT/seed_case/ct" --norm "$OUT/norm" --voxel-mm 4 \
+        --postfilter-mm 6 --frames auto --force --out "$OUT/seed_stable"
     "$LAFOV" view "$OUT/seed_recon/image_suv.nii.gz" "$OUT/seed_stable/image_suv.nii.gz" --mip --window 0,8 \
         --out "$OUT/seed_side_by_side.png"
     echo "-> $OUT/seed_motion/ (motion.json, motion.png), $OUT/seed_stable/, $OUT/seed_side_by_side.png" \
         "(left: 0-20 min, right: the longest stable window)"
 }
 
-DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_recon_seed_case step_motion_seed_case)
+DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_norm step_recon_seed_case step_motion_seed_case)
 
 lf_deps
 lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO || lf_die "the build failed (see above)"

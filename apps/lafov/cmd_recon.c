@@ -43,7 +43,7 @@ static void help(void)
         "  --no-attenuation    no attenuation correction (not quantitative)\n"
         "  --no-tof            ignore TOF\n"
         "  --no-randoms        no randoms correction (default: randoms from each frame's delayeds, ML crystal\n"
-        "                      singles, flat in TOF; docs/randoms.md)\n"
+        "                      singles, flat in TOF; docs/randoms.md); the scatter tail fit still uses them\n"
         "  --no-scatter        no scatter correction (default: TOF single scatter simulation scaled by a tail\n"
         "                      fit, refined twice; docs/scatter.md; off with --no-attenuation)\n"
         "  --decay-ref R       scan-start (default) or injection\n"

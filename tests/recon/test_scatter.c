@@ -267,7 +267,7 @@ static const char *PHANTOM =
 
 typedef struct hist {
     double radial[8];   /* prompts by the LOR's transaxial distance from the axis, 15 mm bins */
-    double tof_tail[17];/* prompts on tail LORs by TOF bin */
+    double tof[17];     /* prompts by TOF bin (-8..8) */
     double n;
 } hist;
 
@@ -315,6 +315,8 @@ static void read_events(const char *dir, const lf_scanner *sc, uint32_t **a, uin
             (*n)++;
             int rb = (int)(lor_radius(sc, bt.ev[i].a, bt.ev[i].b) / RBIN_MM);
             h->radial[rb > 7 ? 7 : rb] += 1;
+            if (bt.ev[i].tof >= -8 && bt.ev[i].tof <= 8)
+                h->tof[bt.ev[i].tof + 8] += 1;
         }
     assert_int_equal(rc, 0);
     h->n = (double)*n;
@@ -439,13 +441,15 @@ static void against_simulator(void **state)
     int8_t *t2;
     size_t n2;
     read_events(out_n, &sc, &a2, &b2, &t2, &n2, &hn);
-    double est[8] = {0};
+    double est[8] = {0}, etof[17] = {0};
+    assert_true(t->n_bins == 17);
     {
         /* every LOR of the acceptance */
         size_t cap = 1 << 18, m = 0;
         uint32_t *pa = malloc(cap * 4), *pb = malloc(cap * 4);
         float *sv = malloc(cap * sizeof *sv);
         double *rr = malloc(cap * sizeof *rr);
+        int8_t *bb = malloc(cap);
         for (uint32_t ca = 0; ca < (uint32_t)sc.n_crystals; ca++)
             for (uint32_t cb = ca + 1; cb < (uint32_t)sc.n_crystals; cb++) {
                 if (!lf_pair_accepted(&sc, ca, cb, sc.mrd))
@@ -459,6 +463,12 @@ static void against_simulator(void **state)
                         int rb = (int)(lor_radius(&sc, pa[i], pb[i]) / RBIN_MM);
                         est[rb > 7 ? 7 : rb] += sv[i];
                     }
+                    for (int q = -8; q <= 8; q++) { /* the same LORs, one TOF bin at a time */
+                        memset(bb, q, m);
+                        assert_int_equal(lf_scatter_events(t, pa, pb, bb, m, NULL, fit.alpha, sv, &err), 0);
+                        for (size_t i = 0; i < m; i++)
+                            etof[q + 8] += sv[i];
+                    }
                     m = 0;
                 }
             }
@@ -466,6 +476,7 @@ static void against_simulator(void **state)
         free(pb);
         free(sv);
         free(rr);
+        free(bb);
     }
     double etot = 0;
     for (int i = 0; i < 8; i++)
@@ -485,6 +496,22 @@ static void against_simulator(void **state)
                       i * RBIN_MM, (i + 1) * RBIN_MM, tr[i], sd[i], est[i], ft, fe);
         if (ft > 0.05)
             assert_true(fabs(fe - ft) < fmax(0.10 * ft, 4.0 * sd[i] / ttot));
+    }
+    /* the TOF shape: every bin holding > 5 % of the scatter within 8 % of the truth's share (or 4 σ) */
+    {
+        double tt = 0, te = 0, tv[17];
+        for (int i = 0; i < 17; i++) {
+            tv[i] = hs.tof[i] - hn.tof[i] * (double)rs.trues / (double)rn.trues;
+            tt += tv[i];
+            te += etof[i];
+        }
+        for (int i = 0; i < 17; i++) {
+            double ft = tv[i] / tt, fe = etof[i] / te, sdv = sqrt(hs.tof[i] + hn.tof[i]) / tt;
+            if (ft > 0.01)
+                print_message("  [TOF bin %+d: scatter truth share %.4f, estimate %.4f]\n", i - 8, ft, fe);
+            if (ft > 0.05)
+                assert_true(fabs(fe - ft) < fmax(0.08 * ft, 4.0 * sdv));
+        }
     }
     /* the body's edge: scatter on LORs outside the cylinder (r > 90 mm) against inside (same test) */
     {
