@@ -92,6 +92,26 @@ int lf_norm_write(const char *dir, const lf_scanner *sc, const lf_norm *n, const
     lf_json_num(&j, "n0_nominal_ml_per_mm", n->n0_nominal_ml_per_mm);
     lf_json_num(&j, "cross_calibration_factor", n->cross_calibration_factor);
     lf_json_num(&j, "n0_calibrated_ml_per_mm", n->n0_calibrated_ml_per_mm);
+    if (n->n_cal > 0 && n->cal_mrd[0] >= 0) {
+        lf_json_arr(&j, "calibration_mrd");
+        for (int i = 0; i < n->n_cal; i++)
+            lf_json_i64(&j, NULL, n->cal_mrd[i]);
+        lf_json_end(&j);
+        lf_json_arr(&j, "cross_calibration_factor_by_mrd");
+        for (int i = 0; i < n->n_cal; i++)
+            lf_json_num(&j, NULL, n->cal_factor[i]);
+        lf_json_end(&j);
+        lf_json_arr(&j, "n0_calibrated_by_mrd_ml_per_mm");
+        for (int i = 0; i < n->n_cal; i++)
+            lf_json_num(&j, NULL, n->cal_n0_ml_per_mm[i]);
+        lf_json_end(&j);
+        if (qc) {
+            lf_json_arr(&j, "measured_bqml_by_mrd");
+            for (int i = 0; i < n->n_cal; i++)
+                lf_json_num(&j, NULL, qc->cal_measured_bqml[i]);
+            lf_json_end(&j);
+        }
+    }
     if (qc) {
         lf_json_str(&j, "source_header", qc->source_header);
         lf_json_obj(&j, "statistics");
@@ -133,6 +153,24 @@ int lf_norm_write(const char *dir, const lf_scanner *sc, const lf_norm *n, const
     lf_json_end(&j);
     lf_json_finish(&j);
     return lf_atomic_commit(&af, err);
+}
+
+double lf_norm_n0_for_mrd(const lf_norm *n, int mrd, int *exact, int *cal_mrd, double *factor)
+{
+    int k = 0, ex = 0;
+    for (int i = 0; i < n->n_cal; i++)
+        if (n->cal_mrd[i] == mrd || n->cal_mrd[i] < 0) {
+            k = i;
+            ex = 1;
+            break;
+        }
+    if (exact)
+        *exact = ex;
+    if (cal_mrd)
+        *cal_mrd = n->n_cal > 0 ? n->cal_mrd[k] : -1;
+    if (factor)
+        *factor = n->n_cal > 0 ? n->cal_factor[k] : n->cross_calibration_factor;
+    return n->n_cal > 0 ? n->cal_n0_ml_per_mm[k] : n->n0_calibrated_ml_per_mm;
 }
 
 /* ---- reading: the top-level scalars of norm.json ---- */
@@ -308,6 +346,33 @@ static int jreq_num(const jdoc *d, const char *key, double *out, lf_error *err)
     return 0;
 }
 
+/* An optional top-level array of numbers: *count values (0 when the key is absent). */
+static int jopt_nums(const jdoc *d, const char *key, double *out, int cap, int *count, lf_error *err)
+{
+    *count = 0;
+    const jkv *v = jget(d, key);
+    if (!v)
+        return 0;
+    const char *q = v->val;
+    if (v->is_str || *q != '[')
+        return lf_fail(err, "%s: key '%s': expected an array of numbers", d->path, key);
+    q++;
+    for (;;) {
+        while (isspace((unsigned char)*q) || *q == ',')
+            q++;
+        if (*q == ']')
+            return 0;
+        char *end;
+        double x = strtod(q, &end);
+        if (end == q || !isfinite(x))
+            return lf_fail(err, "%s: key '%s': element %d is not a number", d->path, key, *count + 1);
+        if (*count == cap)
+            return lf_fail(err, "%s: key '%s': more than %d elements", d->path, key, cap);
+        out[(*count)++] = x;
+        q = end;
+    }
+}
+
 static int read_text(const char *path, char **buf, size_t *n, lf_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -414,10 +479,37 @@ int lf_norm_read(const char *dir, const lf_scanner *sc, lf_norm *n, lf_error *er
              jreq_num(d, "cross_calibration_factor", &n->cross_calibration_factor, err) ||
              jreq_num(d, "n0_calibrated_ml_per_mm", &n->n0_calibrated_ml_per_mm, err)
                  ? -1 : 0;
+    double cm[LF_NORM_MAX_CAL], cf[LF_NORM_MAX_CAL], cn[LF_NORM_MAX_CAL];
+    int nm = 0, nf = 0, nn = 0;
+    if (rc == 0)
+        rc = jopt_nums(d, "calibration_mrd", cm, LF_NORM_MAX_CAL, &nm, err) ||
+             jopt_nums(d, "cross_calibration_factor_by_mrd", cf, LF_NORM_MAX_CAL, &nf, err) ||
+             jopt_nums(d, "n0_calibrated_by_mrd_ml_per_mm", cn, LF_NORM_MAX_CAL, &nn, err)
+                 ? -1 : 0;
+    if (rc == 0 && (nm != nf || nm != nn))
+        rc = lf_fail(err, "%s: keys 'calibration_mrd', 'cross_calibration_factor_by_mrd', 'n0_calibrated_by_mrd_ml_per_mm': "
+                          "%d, %d and %d values, expected as many of each", p, nm, nf, nn);
+    for (int i = 0; rc == 0 && i < nm; i++)
+        if (!(cm[i] >= 0 && cm[i] == floor(cm[i])) || !(cn[i] > 0) || !(cf[i] > 0))
+            rc = lf_fail(err, "%s: calibration %d: MRD %g, factor %g, n0 %g (expected a whole MRD >= 0 and positive "
+                              "values)", p, i + 1, cm[i], cf[i], cn[i]);
     free(d);
     free(txt);
     if (rc != 0)
         return -1;
+    if (nm > 0) {
+        n->n_cal = nm;
+        for (int i = 0; i < nm; i++) {
+            n->cal_mrd[i] = (int)cm[i];
+            n->cal_factor[i] = cf[i];
+            n->cal_n0_ml_per_mm[i] = cn[i];
+        }
+    } else {
+        n->n_cal = 1;
+        n->cal_mrd[0] = -1;
+        n->cal_factor[0] = n->cross_calibration_factor;
+        n->cal_n0_ml_per_mm[0] = n->n0_calibrated_ml_per_mm;
+    }
     n->system_code = (int)code;
     n->n_crystals = (int)count;
     if (n->system_code != sc->system_code || n->n_crystals != sc->n_crystals)

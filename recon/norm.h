@@ -82,6 +82,8 @@ int lf_norm_fit(const lf_norm_fanmodel *m, const double *F, int max_iter, double
 
 /* ---- the norm folder ---- */
 
+#define LF_NORM_MAX_CAL 8  /* cross-calibrations per norm (one per maximum ring difference) */
+
 typedef struct lf_norm {
     char dir[4096];
     char scanner[64];
@@ -90,7 +92,12 @@ typedef struct lf_norm {
     float *eff;                        /* [n_crystals] by stream crystal id */
     double n0_nominal_ml_per_mm;
     double cross_calibration_factor;
-    double n0_calibrated_ml_per_mm;    /* what the recon uses as n0 */
+    double n0_calibrated_ml_per_mm;    /* what the recon uses as n0 (the first calibration's) */
+    /* one cross-calibration per maximum ring difference it was measured at (the first is the one above; a
+     * norm written before these existed has n_cal 1 and cal_mrd -1: valid for any MRD) */
+    int n_cal;
+    int cal_mrd[LF_NORM_MAX_CAL];
+    double cal_factor[LF_NORM_MAX_CAL], cal_n0_ml_per_mm[LF_NORM_MAX_CAL];
     char created[64];                  /* UTC, ISO 8601 */
     char source_sha256[65];
     char source[4096];
@@ -108,7 +115,8 @@ typedef struct lf_norm_qc {
     lf_norm_fit_info fit;
     lf_norm_cylinder cyl;
     double activity_injection_bq, uptake_s, halflife_s, activity_scan_start_bq;
-    double true_bqml, measured_bqml;   /* central region, recon with ε and the nominal n0 */
+    double true_bqml, measured_bqml;   /* central region, recon with ε and the nominal n0 (first calibration) */
+    double cal_measured_bqml[LF_NORM_MAX_CAL], cal_slab_max_dev[LF_NORM_MAX_CAL]; /* every calibration */
     double roi_ml;
     double axial_slab_max_dev;         /* max |slab mean / mean − 1| over ~10 mm slabs of the central region */
     int recon_iterations, recon_subsets;
@@ -123,6 +131,9 @@ int lf_norm_read(const char *dir, const lf_scanner *sc, lf_norm *n, lf_error *er
 void lf_norm_free(lf_norm *n);
 /* Writes crystal_efficiency.csv then norm.json (each atomically; qc may be NULL) for scanner sc. */
 int lf_norm_write(const char *dir, const lf_scanner *sc, const lf_norm *n, const lf_norm_qc *qc, lf_error *err);
+/* The calibrated n0 for a reconstruction at maximum ring difference mrd: the calibration measured at that
+ * MRD, else the first one (*exact = 0; *cal_mrd = the MRD it was measured at, -1 unknown). */
+double lf_norm_n0_for_mrd(const lf_norm *n, int mrd, int *exact, int *cal_mrd, double *factor);
 /* 1 when dir holds a norm (norm.json or crystal_efficiency.csv). */
 int lf_norm_exists(const char *dir);
 
@@ -138,6 +149,8 @@ typedef struct lf_norm_opts {
     int iterations, subsets;   /* calibration recon (0: 3 and 5) */
     double voxel_mm;           /* calibration recon voxel (0: 4) */
     int fit_iterations;        /* 0: 500 */
+    int cal_mrd[LF_NORM_MAX_CAL]; /* cross-calibrate at these maximum ring differences (one reconstruction each; */
+    int n_cal_mrd;                /* 0: the acquisition's MRD only); the first is the norm's main calibration */
     lf_device device;
     const char *cache_dir;
 } lf_norm_opts;

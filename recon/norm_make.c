@@ -306,7 +306,28 @@ int lf_norm_make(const lf_norm_opts *o, lf_norm_qc *qc_out, lf_error *err)
     if (lf_calibration_nominal(sc, &nm.n0_nominal_ml_per_mm, err) != 0)
         goto done;
 
-    /* cross-calibration: the scan reconstructed with ε and the nominal n0 (a provisional norm) */
+    /* cross-calibration: the scan reconstructed with ε and the nominal n0 (a provisional norm), once per
+     * requested maximum ring difference (the model's residual dependence on the LORs' obliquity differs
+     * between them: a factor is valid for reconstructions at its MRD) */
+    int cal_mrd[LF_NORM_MAX_CAL], n_cal = o->n_cal_mrd > 0 ? o->n_cal_mrd : 1;
+    double cal_factor_out[LF_NORM_MAX_CAL];
+    if (n_cal > LF_NORM_MAX_CAL) {
+        lf_fail(err, "calibration: %d maximum ring differences, at most %d", n_cal, LF_NORM_MAX_CAL);
+        goto done;
+    }
+    for (int c = 0; c < n_cal; c++) {
+        cal_mrd[c] = o->n_cal_mrd > 0 ? o->cal_mrd[c] : h.mrd;
+        if (cal_mrd[c] < 0 || cal_mrd[c] > h.mrd) {
+            lf_fail(err, "calibration MRD %d: expected 0 to the acquisition's maximum ring difference %d", cal_mrd[c],
+                    h.mrd);
+            goto done;
+        }
+        for (int e = 0; e < c; e++)
+            if (cal_mrd[e] == cal_mrd[c]) {
+                lf_fail(err, "calibration MRD %d given twice", cal_mrd[c]);
+                goto done;
+            }
+    }
     if (lf_mkdirs(o->out_dir, err) != 0)
         goto done;
     snprintf(tmpdir, sizeof tmpdir, "%s/.calibration.XXXXXX", o->out_dir);
@@ -316,13 +337,18 @@ int lf_norm_make(const lf_norm_opts *o, lf_norm_qc *qc_out, lf_error *err)
         goto done;
     }
     t0 = now_s();
-    {
+    nm.n_cal = n_cal;
+    for (int c = 0; c < n_cal; c++) {
         char ndir[4300], rdir[4300], ip[4400];
         snprintf(ndir, sizeof ndir, "%s/norm", tmpdir);
-        snprintf(rdir, sizeof rdir, "%s/recon", tmpdir);
+        snprintf(rdir, sizeof rdir, "%s/recon_mrd%d", tmpdir, cal_mrd[c]);
         nm.cross_calibration_factor = 1;
         nm.n0_calibrated_ml_per_mm = nm.n0_nominal_ml_per_mm;
-        if (lf_norm_write(ndir, sc, &nm, NULL, err) != 0)
+        nm.n_cal = 1;
+        nm.cal_mrd[0] = -1;
+        nm.cal_factor[0] = 1;
+        nm.cal_n0_ml_per_mm[0] = nm.n0_nominal_ml_per_mm;
+        if (c == 0 && lf_norm_write(ndir, sc, &nm, NULL, err) != 0)
             goto done;
         lf_recon_opts ro;
         lf_recon_opts_default(&ro);
@@ -330,6 +356,7 @@ int lf_norm_make(const lf_norm_opts *o, lf_norm_qc *qc_out, lf_error *err)
         ro.scanner = o->scanner;
         ro.ct = o->ct;
         ro.kvp = kvp;
+        ro.mrd = cal_mrd[c];
         ro.iterations = qc.recon_iterations;
         ro.subsets = qc.recon_subsets;
         ro.voxel_mm = qc.recon_voxel_mm;
@@ -338,40 +365,53 @@ int lf_norm_make(const lf_norm_opts *o, lf_norm_qc *qc_out, lf_error *err)
         ro.out_dir = rdir;
         ro.norm_dir = ndir;
         lf_recon_summary rs;
-        lf_info("calibration: reconstructing the cylinder with these efficiencies (%d x %d OSEM, %g mm voxels)",
-                ro.iterations, ro.subsets, ro.voxel_mm);
+        lf_info("calibration %d of %d: reconstructing the cylinder at MRD %d with these efficiencies (%d x %d OSEM, %g mm "
+                "voxels)", c + 1, n_cal, cal_mrd[c], ro.iterations, ro.subsets, ro.voxel_mm);
         if (lf_recon_run(&ro, &rs, err) != 0) {
-            lf_fail_prefix(err, "calibration recon");
+            lf_fail_prefix(err, "calibration recon at MRD %d", cal_mrd[c]);
             goto done;
         }
+        lf_volume_free(&img);
+        double measured = 0, roi_ml = 0, slab = 0;
         snprintf(ip, sizeof ip, "%s/image_bqml.nii.gz", rdir);
-        if (lf_nifti_read(ip, &img, err) != 0 ||
-            central_mean(&img, &qc.cyl, sc, &qc.measured_bqml, &qc.roi_ml, &qc.axial_slab_max_dev, err) != 0)
+        if (lf_nifti_read(ip, &img, err) != 0 || central_mean(&img, &qc.cyl, sc, &measured, &roi_ml, &slab, err) != 0)
             goto done;
+        if (!(measured > 0)) {
+            lf_fail(err, "calibration at MRD %d: the reconstructed cylinder's central mean is %g Bq/mL (expected > 0)",
+                    cal_mrd[c], measured);
+            goto done;
+        }
+        qc.cal_measured_bqml[c] = measured;
+        qc.cal_slab_max_dev[c] = slab;
+        cal_factor_out[c] = qc.true_bqml / measured;
+        lf_info("cross-calibration at MRD %d: true %.6g Bq/mL (%.6g Bq at the scan start in %.2f mL), reconstructed "
+                "%.6g Bq/mL in %.1f mL: factor %.5f; n0 %.6g -> %.6g mL/mm; axial slabs within %.2f %%",
+                cal_mrd[c], qc.true_bqml, qc.activity_scan_start_bq, qc.cyl.volume_ml, measured, roi_ml,
+                cal_factor_out[c], nm.n0_nominal_ml_per_mm, nm.n0_nominal_ml_per_mm / cal_factor_out[c], 100 * slab);
+        if (c == 0) { /* the first calibration: the norm's main factor and its QC image */
+            qc.measured_bqml = measured;
+            qc.roi_ml = roi_ml;
+            qc.axial_slab_max_dev = slab;
+            char p[4300];
+            snprintf(p, sizeof p, "%s/qc_cylinder_bqml.nii.gz", o->out_dir);
+            if (lf_volume_scale(&img, cal_factor_out[0], err) != 0 ||
+                lf_nifti_write(p, &img, LF_NIFTI_FLOAT32, "Bq/mL", err) != 0)
+                goto done;
+        }
     }
     qc.seconds_recon = now_s() - t0;
-    if (!(qc.measured_bqml > 0)) {
-        lf_fail(err, "calibration: the reconstructed cylinder's central mean is %g Bq/mL (expected > 0)", qc.measured_bqml);
-        goto done;
+    nm.n_cal = n_cal;
+    for (int c = 0; c < n_cal; c++) {
+        nm.cal_mrd[c] = cal_mrd[c];
+        nm.cal_factor[c] = cal_factor_out[c];
+        nm.cal_n0_ml_per_mm[c] = nm.n0_nominal_ml_per_mm / cal_factor_out[c];
     }
-    nm.cross_calibration_factor = qc.true_bqml / qc.measured_bqml;
-    nm.n0_calibrated_ml_per_mm = nm.n0_nominal_ml_per_mm / nm.cross_calibration_factor;
-    lf_info("cross-calibration: true %.6g Bq/mL (%.6g Bq at the scan start in %.2f mL), reconstructed %.6g Bq/mL in "
-            "%.1f mL: factor %.5f; n0 %.6g -> %.6g mL/mm; axial slabs within %.2f %%",
-            qc.true_bqml, qc.activity_scan_start_bq, qc.cyl.volume_ml, qc.measured_bqml, qc.roi_ml,
-            nm.cross_calibration_factor, nm.n0_nominal_ml_per_mm, nm.n0_calibrated_ml_per_mm,
-            100 * qc.axial_slab_max_dev);
+    nm.cross_calibration_factor = nm.cal_factor[0];
+    nm.n0_calibrated_ml_per_mm = nm.cal_n0_ml_per_mm[0];
 
-    /* the norm: the calibrated QC image, then the efficiencies and norm.json (written last) */
-    {
-        char p[4300];
-        snprintf(p, sizeof p, "%s/qc_cylinder_bqml.nii.gz", o->out_dir);
-        if (lf_volume_scale(&img, nm.cross_calibration_factor, err) != 0 ||
-            lf_nifti_write(p, &img, LF_NIFTI_FLOAT32, "Bq/mL", err) != 0)
-            goto done;
-        if (lf_norm_write(o->out_dir, sc, &nm, &qc, err) != 0)
-            goto done;
-    }
+    /* the norm: the efficiencies and norm.json (written last; the QC image is written above) */
+    if (lf_norm_write(o->out_dir, sc, &nm, &qc, err) != 0)
+        goto done;
     lf_info("wrote the norm %s (norm.json, crystal_efficiency.csv, qc_cylinder_bqml.nii.gz)", o->out_dir);
     if (qc_out)
         *qc_out = qc;

@@ -706,11 +706,21 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
     if (o->norm_dir) {
         if (lf_norm_read(o->norm_dir, sc, &norm, err) != 0)
             goto done;
+        int exact = 0, cal_mrd = -1;
+        double factor = 0;
+        const double n0_cal = lf_norm_n0_for_mrd(&norm, mrd, &exact, &cal_mrd, &factor);
+        char at[64] = "";
+        if (cal_mrd >= 0)
+            snprintf(at, sizeof at, " measured at MRD %d", cal_mrd);
         lf_info("normalisation: norm %s (created %s from %s, SHA-256 %.16s…): crystal efficiencies on events and "
-                "sensitivity; cross-calibration factor %.5f: n0 = %.6g mL/mm (nominal %.6g from the scanner file)",
-                o->norm_dir, norm.created, norm.source, norm.source_sha256, norm.cross_calibration_factor,
-                norm.n0_calibrated_ml_per_mm, n0);
-        n0 = norm.n0_calibrated_ml_per_mm;
+                "sensitivity; cross-calibration factor %.5f%s: n0 = %.6g mL/mm (nominal %.6g from the scanner file)",
+                o->norm_dir, norm.created, norm.source, norm.source_sha256, factor, at, n0_cal, n0);
+        if (!exact)
+            lf_warn("the norm has no cross-calibration at MRD %d (this reconstruction's); using the one at MRD %d "
+                    "(expect a bias of a few %%; make the norm with lafov norm --calibration-mrd %d,...)",
+                    mrd, cal_mrd, mrd);
+        norm.cross_calibration_factor = factor; /* what this reconstruction uses, for its log and recon.h5 */
+        n0 = n0_cal;
     } else {
         lf_info("calibration: nominal n0 = %.6g mL/mm from the scanner file (%g kcps/MBq line source at MRD %d); no norm",
                 n0, sc->line_sensitivity_kcps_mbq, sc->line_sensitivity_mrd);

@@ -4,7 +4,8 @@
 # published Quadra figures (Prenosil et al. 2022, HS = MRD 85, PSF+TOF: contrast recovery 69.6-86.9 % over
 # the six spheres at 4:1).
 #   1. norm: a uniform cylinder (300 x 1060 mm, 20 MBq) on the Quadra with scatter, randoms, 176Lu and
-#      crystal efficiencies on -> `lafov norm CYL/acq.l --ct CYL/ct.nii.gz --out NORM`. The two scans use
+#      crystal efficiencies on -> `lafov norm CYL/acq.l --ct CYL/ct.nii.gz --calibration-mrd 322,85 --out NORM`
+#      (a cross-calibration for each of the recons' maximum ring differences). The two scans use
 #      different --seed values: the simulator's crystal efficiencies have their own seed (--efficiency-seed,
 #      default 1), a property of the simulated scanner, as on a real one.
 #   2. IEC phantom 4:1, background 5.3 kBq/mL at the scan start (52.9 MBq in all = 5.3 kBq/mL x (9786 mL
@@ -84,7 +85,8 @@ jcentre() { awk '/^  "centre_mm"/ { on = 1; next } on && /\]/ { exit } on { gsub
 lf_say "1. norm: uniform cylinder, all effects on ($NORM_DUR s, seed $SEED)"
 timed sim_cylinder "$LAFOV" simulate --phantom cylinder --scanner quadra --activity-mbq 20 --duration-s "$NORM_DUR" \
     --seed "$((SEED + 1))" --threads "$LAFOV_JOBS" --out "$W/cyl"
-timed norm "$LAFOV" norm "$W/cyl/acq.l" --ct "$W/cyl/ct.nii.gz" --device "$DEV" --out "$W/norm" --force
+timed norm "$LAFOV" norm "$W/cyl/acq.l" --ct "$W/cyl/ct.nii.gz" --calibration-mrd 322,85 --device "$DEV" \
+    --out "$W/norm" --force
 
 lf_say "2. IEC phantom 4:1, $BG_KBQ_ML kBq/mL background ($ACT_MBQ MBq), $DUR s at count fraction $FRAC, all effects on"
 timed sim_iec "$LAFOV" simulate --phantom iec --scanner quadra --activity-mbq "$ACT_MBQ" --duration-s "$DUR" \

@@ -14,7 +14,8 @@ static void help(void)
 {
     printf(
         "usage: lafov norm ACQ --ct CT --out NORM_DIR [--kvp K] [--iterations 3] [--subsets 5] [--voxel-mm 4]\n"
-        "                 [--fit-iterations 500] [--device cpu|cuda] [--scanner NAME] [--cache-dir DIR] [--force]\n\n"
+        "                 [--fit-iterations 500] [--calibration-mrd M1,M2,...] [--device cpu|cuda] [--scanner NAME]\n"
+        "                 [--cache-dir DIR] [--force]\n\n"
         "A normalisation from a scan of a uniform cylinder on the scanner axis (docs/norm.md): crystal\n"
         "efficiencies by maximum-likelihood fan sums (prompts - delayeds) against the cylinder's expected counts\n"
         "(detector response x attenuation x chord, geometry and mu from the CT), then a cross-calibration: the\n"
@@ -26,6 +27,9 @@ static void help(void)
         "  --kvp K            tube voltage (default: the CT's, else 120)\n"
         "  --iterations N, --subsets M, --voxel-mm V   the calibration reconstruction (default 3, 5, 4 mm)\n"
         "  --fit-iterations N most iterations of the fan-sum fit (default 500)\n"
+        "  --calibration-mrd LIST  cross-calibrate at these maximum ring differences, one calibration\n"
+        "                     reconstruction each (default: the acquisition's); lafov recon uses the one of its\n"
+        "                     MRD, e.g. 322,85 for the Quadra's UHS and HS modes (the first is the main one)\n"
         "  --device D         cpu (default) or cuda for the calibration reconstruction\n"
         "  --scanner NAME     scanner file instead of the header's originating system\n"
         "  --cache-dir DIR    sensitivity cache (as lafov recon)\n"
@@ -34,7 +38,7 @@ static void help(void)
         "Use it with: lafov recon SCAN --ct CT --norm NORM_DIR --out DIR\n");
 }
 
-enum { O_CT = 256, O_OUT, O_KVP, O_IT, O_SUB, O_VOX, O_FIT, O_DEV, O_SCANNER, O_CACHE, O_FORCE, O_THREADS, O_JSON };
+enum { O_CT = 256, O_OUT, O_KVP, O_IT, O_SUB, O_VOX, O_FIT, O_DEV, O_SCANNER, O_CACHE, O_FORCE, O_THREADS, O_JSON, O_CALMRD };
 
 static int parse_num(const char *s, double lo, double hi, int whole, double *v)
 {
@@ -56,6 +60,7 @@ int lf_cmd_norm(int argc, char **argv)
         {"scanner", required_argument, 0, O_SCANNER}, {"cache-dir", required_argument, 0, O_CACHE},
         {"force", no_argument, 0, O_FORCE},           {"threads", required_argument, 0, O_THREADS},
         {"json", no_argument, 0, O_JSON},             {"verbose", no_argument, 0, 'v'},
+        {"calibration-mrd", required_argument, 0, O_CALMRD},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     lf_norm_opts o;
     lf_norm_opts_default(&o);
@@ -103,6 +108,24 @@ int lf_cmd_norm(int argc, char **argv)
             threads = (int)x;
             break;
         case O_JSON: json = 1; break;
+        case O_CALMRD: {
+            o.n_cal_mrd = 0;
+            const char *q = optarg;
+            for (;;) {
+                char *end;
+                long v = strtol(q, &end, 10);
+                if (end == q || v < 0 || v > 100000 || (*end && *end != ','))
+                    return lf_cli_usage("norm", "--calibration-mrd '%s': expected maximum ring differences separated by "
+                                        "commas, e.g. 322,85", optarg);
+                if (o.n_cal_mrd == LF_NORM_MAX_CAL)
+                    return lf_cli_usage("norm", "--calibration-mrd '%s': at most %d values", optarg, LF_NORM_MAX_CAL);
+                o.cal_mrd[o.n_cal_mrd++] = (int)v;
+                if (!*end)
+                    break;
+                q = end + 1;
+            }
+            break;
+        }
         case 'v': verbose++; break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_usage("norm", "unknown option");
@@ -122,17 +145,26 @@ int lf_cmd_norm(int argc, char **argv)
     lf_norm_qc q;
     if (lf_norm_make(&o, &q, &err) != 0)
         return lf_cli_fail("norm", &err);
-    if (json)
+    const int nc = o.n_cal_mrd > 0 ? o.n_cal_mrd : 1;
+    if (json) {
         printf("{\"crystals_fitted\": %d, \"fit_iterations\": %d, \"mean_counts_per_crystal\": %.6g, "
                "\"efficiency_sd\": %.6g, \"expected_efficiency_noise\": %.6g, \"true_bqml\": %.8g, "
                "\"measured_bqml\": %.8g, \"cross_calibration_factor\": %.8g, \"volume_ml\": %.6g, "
-               "\"axial_slab_max_deviation\": %.6g, \"seconds_fit\": %.3f, \"seconds_recon\": %.3f}\n",
+               "\"axial_slab_max_deviation\": %.6g, \"seconds_fit\": %.3f, \"seconds_recon\": %.3f, "
+               "\"cross_calibration_factor_by_mrd\": {",
                q.fit.n_fitted, q.fit.iterations, q.mean_counts_per_crystal, q.eff_sd, q.expected_eff_noise, q.true_bqml,
                q.measured_bqml, q.true_bqml / q.measured_bqml, q.cyl.volume_ml, q.axial_slab_max_dev, q.seconds_fit,
                q.seconds_recon);
-    else
-        printf("wrote %s: %d crystal efficiencies (SD %.2f %%), cross-calibration factor %.5f (true %.6g Bq/mL, "
-               "reconstructed %.6g)\n",
-               o.out_dir, q.fit.n_fitted, 100 * q.eff_sd, q.true_bqml / q.measured_bqml, q.true_bqml, q.measured_bqml);
+        for (int c = 0; c < nc; c++)
+            printf("%s\"%d\": %.8g", c ? ", " : "", o.n_cal_mrd > 0 ? o.cal_mrd[c] : q.mrd,
+                   q.true_bqml / q.cal_measured_bqml[c]);
+        printf("}}\n");
+    } else {
+        for (int c = 0; c < nc; c++)
+            printf("%s %s: %d crystal efficiencies (SD %.2f %%), cross-calibration factor %.5f at MRD %d (true %.6g "
+                   "Bq/mL, reconstructed %.6g)\n", c ? "  and" : "wrote", o.out_dir, q.fit.n_fitted, 100 * q.eff_sd,
+                   q.true_bqml / q.cal_measured_bqml[c], o.n_cal_mrd > 0 ? o.cal_mrd[c] : q.mrd, q.true_bqml,
+                   q.cal_measured_bqml[c]);
+    }
     return LF_EXIT_OK;
 }

@@ -26,7 +26,7 @@ cyl=$tmp/cyl
   { echo "lafov simulate (cylinder) failed:"; cat "$tmp/sim.log"; exit 1; }
 n=$tmp/norm
 check "lafov norm" exit_code 0 "$lafov" norm "$cyl/acq.l" --ct "$cyl/ct.nii.gz" --out "$n" --voxel-mm 5 \
-  --iterations 2 --subsets 2 --json
+  --iterations 2 --subsets 2 --calibration-mrd 20,10 --json
 for f in norm.json crystal_efficiency.csv qc_cylinder_bqml.nii.gz; do
   check "norm wrote $f" test -s "$n/$f"
 done
@@ -39,6 +39,13 @@ check "one efficiency per crystal" test "$(wc -l <"$n/crystal_efficiency.csv")" 
 check "efficiencies average 1" within "$(awk -F, 'NR > 1 { s += $4; n++ } END { print s / n }' "$n/crystal_efficiency.csv")" \
   0.999 1.001
 factor=$(sed -n 's/.*"cross_calibration_factor": \([0-9.e+-]*\).*/\1/p' "$tmp/out")
+# one cross-calibration per requested MRD; the first is the main one
+check "norm.json lists the calibration MRDs" grep -qzE '"calibration_mrd": \[[[:space:]]*20,[[:space:]]*10[[:space:]]*\]' "$n/norm.json"
+f20=$(sed -n 's/.*"cross_calibration_factor_by_mrd": {"20": \([0-9.e+-]*\), "10": \([0-9.e+-]*\)}.*/\1/p' "$tmp/out")
+f10=$(sed -n 's/.*"cross_calibration_factor_by_mrd": {"20": \([0-9.e+-]*\), "10": \([0-9.e+-]*\)}.*/\2/p' "$tmp/out")
+echo "cross-calibration factors: MRD 20 $f20, MRD 10 $f10"
+check "the main factor is the first MRD's" within "$(awk -v a="$f20" -v b="$factor" 'BEGIN { print a / b }')" 0.99999 1.00001
+check "factor at MRD 10 plausible" within "$f10" 0.6 1.2
 echo "cross-calibration factor $factor (on this short small cylinder: mostly the scatter tail fit's overestimate, docs/scatter.md)"
 check "factor plausible" within "$factor" 0.6 1.2
 # the cylinder's volume from the CT: pi 60^2 120 mm^3 = 678.6 mL
@@ -68,6 +75,14 @@ roi() { # roi IMAGE OUT: central part of the water, against the truth
 check "recon --norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --norm "$n" --voxel-mm 5 \
   --iterations 2 --subsets 2 --out "$tmp/with"
 check "recon log names the norm" grep -q "normalisation: norm $n" "$tmp/with/recon.log"
+check "recon at MRD 20 uses the MRD 20 calibration" grep -q "measured at MRD 20" "$tmp/with/recon.log"
+check "recon --mrd 10 --norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --norm "$n" --mrd 10 \
+  --voxel-mm 5 --iterations 1 --subsets 1 --no-scatter --out "$tmp/m10"
+check "recon at MRD 10 uses the MRD 10 calibration" grep -q "measured at MRD 10" "$tmp/m10/recon.log"
+check "recon --mrd 15 --norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --norm "$n" --mrd 15 \
+  --voxel-mm 5 --iterations 1 --subsets 1 --no-scatter --out "$tmp/m15"
+check "no calibration at MRD 15: warned, the main one used" grep -q "no cross-calibration at MRD 15.*MRD 20" \
+  "$tmp/m15/recon.log"
 check "roi with the norm" roi "$tmp/with/image_bqml.nii.gz" "$tmp/with.csv"
 with=$(col "$tmp/with.csv" water recovery_pct)
 check "recon without a norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --voxel-mm 5 \

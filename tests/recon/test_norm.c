@@ -200,7 +200,57 @@ static void folder_round_trip(void **state)
     assert_float_equal(r.cross_calibration_factor, 0.8, 1e-12);
     for (int i = 0; i < sc.n_crystals; i++)
         assert_float_equal(r.eff[i], n.eff[i], 1e-6);
+    /* a norm without per-MRD calibrations: its one factor serves every MRD */
+    int exact = 0, cm = 0;
+    double fac = 0;
+    assert_float_equal(lf_norm_n0_for_mrd(&r, 7, &exact, &cm, &fac), 1.25e-7, 1e-15);
+    assert_int_equal(exact, 1);
+    assert_int_equal(cm, -1);
+    assert_float_equal(fac, 0.8, 1e-12);
     lf_norm_free(&r);
+    /* per-MRD calibrations: written, read back, chosen by MRD, the first for any other MRD */
+    n.n_cal = 2;
+    n.cal_mrd[0] = 20;
+    n.cal_factor[0] = 0.8;
+    n.cal_n0_ml_per_mm[0] = 1.25e-7;
+    n.cal_mrd[1] = 10;
+    n.cal_factor[1] = 0.5;
+    n.cal_n0_ml_per_mm[1] = 2.0e-7;
+    assert_int_equal(lf_norm_write(nd, &sc, &n, NULL, &err), 0);
+    assert_int_equal(lf_norm_read(nd, &sc, &r, &err), 0);
+    assert_int_equal(r.n_cal, 2);
+    assert_float_equal(lf_norm_n0_for_mrd(&r, 10, &exact, &cm, &fac), 2.0e-7, 1e-15);
+    assert_int_equal(exact, 1);
+    assert_int_equal(cm, 10);
+    assert_float_equal(fac, 0.5, 1e-12);
+    assert_float_equal(lf_norm_n0_for_mrd(&r, 15, &exact, &cm, &fac), 1.25e-7, 1e-15);
+    assert_int_equal(exact, 0);
+    assert_int_equal(cm, 20);
+    lf_norm_free(&r);
+    /* inconsistent arrays are refused, naming the keys */
+    {
+        char *txt = NULL;
+        size_t len = 0;
+        snprintf(p, sizeof p, "%s/norm.json", nd);
+        FILE *g = fopen(p, "rb");
+        assert_non_null(g);
+        txt = malloc(1 << 20);
+        len = fread(txt, 1, (1 << 20) - 1, g);
+        fclose(g);
+        txt[len] = '\0';
+        char *k = strstr(txt, "\"calibration_mrd\": [");
+        assert_non_null(k);
+        char *e = strchr(k, ']');
+        char fixed[1 << 16];
+        snprintf(fixed, sizeof fixed, "%.*s\"calibration_mrd\": [20]%s", (int)(k - txt), txt, e + 1);
+        tu_write_text(p, fixed);
+        free(txt);
+        assert_int_equal(lf_norm_read(nd, &sc, &r, &err), -1);
+        print_message("  refusal: %s\n", err.msg);
+        assert_true(tu_contains(err.msg, "norm.json") && tu_contains(err.msg, "calibration_mrd"));
+        n.n_cal = 0;
+        assert_int_equal(lf_norm_write(nd, &sc, &n, NULL, &err), 0);
+    }
     /* another scanner's norm */
     assert_int_equal(lf_norm_read(nd, &other, &r, &err), -1);
     print_message("  refusal: %s\n", err.msg);
