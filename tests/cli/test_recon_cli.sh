@@ -79,8 +79,8 @@ check "NAC centre as physics predicts (10 %)" within "$(awk -v n="$nac" -v p="$p
 check "existing results refused" exit_code 1 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.gz" --out "$r"
 check "refusal names --force" err_has "already holds results" "--force"
 check "--force overwrites" exit_code 0 "$lafov" recon "$sim/acq.l" --ct "$sim/ct.nii.gz" --iterations 1 --out "$r" --force
-# scatter correction (recon/scatter.h) is on by default: two estimates from preliminary iterations, each logged
-check "scatter estimated twice" grep -q "scatter estimate 2 of 2 (after 2 OSEM iterations)" "$r/recon.log"
+# scatter correction (recon/scatter.h) is on by default: three estimates, after 2, 4 and 6 preliminary iterations
+check "scatter estimated three times" grep -q "scatter estimate 3 of 3 (after 6 OSEM iterations)" "$r/recon.log"
 check "scatter tail fit logged" grep -q "tail fit on [0-9]* prompts" "$r/recon.log"
 
 # --- frames: one image per window, from one pass ---
