@@ -819,7 +819,7 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         lf_fail(err, "out of memory");
         goto done;
     }
-    for (int k = 0; k < fr.n && !o->no_randoms; k++)
+    for (int k = 0; k < fr.n && (!o->no_randoms || scatter_on); k++)
         if (!(fe[k].dfan = calloc((size_t)sc->n_crystals, sizeof(double)))) {
             lf_fail(err, "out of memory for the delayed fan sums of %d frames (%d crystals)", fr.n, sc->n_crystals);
             goto done;

@@ -83,6 +83,12 @@ check "recon --mrd 15 --norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$sc
   --voxel-mm 5 --iterations 1 --subsets 1 --no-scatter --out "$tmp/m15"
 check "no calibration at MRD 15: warned, the main one used" grep -q "no cross-calibration at MRD 15.*MRD 20" \
   "$tmp/m15/recon.log"
+# --no-randoms with scatter on: the randoms stay out of the model but the tail fit still subtracts them
+check "recon --no-randoms" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --norm "$n" --no-randoms \
+  --voxel-mm 5 --iterations 1 --subsets 1 --out "$tmp/nr"
+check "--no-randoms: estimate kept for the tail fit" grep -q "used by the scatter tail fit only" "$tmp/nr/recon.log"
+check "--no-randoms: tail fit subtracts randoms" grep -qE "tail fit on [0-9]+ prompts \([0-9.]+ % of the LORs; [1-9]" \
+  "$tmp/nr/recon.log"
 check "roi with the norm" roi "$tmp/with/image_bqml.nii.gz" "$tmp/with.csv"
 with=$(col "$tmp/with.csv" water recovery_pct)
 check "recon without a norm" exit_code 0 "$lafov" recon "$scan/acq.l" --ct "$scan/ct.nii.gz" --voxel-mm 5 \
