@@ -99,6 +99,13 @@ void lf_json_num(lf_json *j, const char *key, double v)
     else
         fputs("null", j->f);
 }
+void lf_json_nums(lf_json *j, const char *key, const double *v, int n)
+{
+    lf_json_arr(j, key);
+    for (int i = 0; i < n; i++)
+        lf_json_num(j, NULL, v[i]);
+    lf_json_end(j);
+}
 void lf_json_bool(lf_json *j, const char *key, int v)
 {
     prefix(j, key);

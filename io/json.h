@@ -26,6 +26,8 @@ void lf_json_str(lf_json *j, const char *key, const char *v);
 void lf_json_u64(lf_json *j, const char *key, uint64_t v);
 void lf_json_i64(lf_json *j, const char *key, int64_t v);
 void lf_json_num(lf_json *j, const char *key, double v);
+/* An array of n numbers (non-finite ones as null). */
+void lf_json_nums(lf_json *j, const char *key, const double *v, int n);
 void lf_json_bool(lf_json *j, const char *key, int v);
 void lf_json_null(lf_json *j, const char *key);
 /* Ends the document with a newline. */

@@ -746,25 +746,13 @@ int lf_motion_write_json(const lf_motion_result *r, const char *path, lf_error *
     lf_json_obj(&j, NULL);
     lf_json_obj(&j, "traces");
     lf_json_num(&j, "resolution_s", r->bin_s);
-    lf_json_arr(&j, "time_s");
-    for (int i = 0; i < r->n_bins; i++)
-        lf_json_num(&j, NULL, r->time_s[i]);
-    lf_json_end(&j);
-    lf_json_arr(&j, "counts_per_s");
-    for (int i = 0; i < r->n_bins; i++)
-        lf_json_num(&j, NULL, r->counts_per_s[i]);
-    lf_json_end(&j);
+    lf_json_nums(&j, "time_s", r->time_s, r->n_bins);
+    lf_json_nums(&j, "counts_per_s", r->counts_per_s, r->n_bins);
     if (r->delayeds_per_s) {
-        lf_json_arr(&j, "delayeds_per_s");
-        for (int i = 0; i < r->n_bins; i++)
-            lf_json_num(&j, NULL, r->delayeds_per_s[i]);
-        lf_json_end(&j);
+        lf_json_nums(&j, "delayeds_per_s", r->delayeds_per_s, r->n_bins);
     }
     if (r->zshift_mm) {
-        lf_json_arr(&j, "z_profile_shift_mm");
-        for (int i = 0; i < r->n_bins; i++)
-            lf_json_num(&j, NULL, r->zshift_mm[i]);
-        lf_json_end(&j);
+        lf_json_nums(&j, "z_profile_shift_mm", r->zshift_mm, r->n_bins);
     }
     lf_json_arr(&j, "centroid_mm");
     for (int i = 0; i < r->n_bins; i++) {

@@ -97,20 +97,10 @@ int lf_norm_write(const char *dir, const lf_scanner *sc, const lf_norm *n, const
         for (int i = 0; i < n->n_cal; i++)
             lf_json_i64(&j, NULL, n->cal_mrd[i]);
         lf_json_end(&j);
-        lf_json_arr(&j, "cross_calibration_factor_by_mrd");
-        for (int i = 0; i < n->n_cal; i++)
-            lf_json_num(&j, NULL, n->cal_factor[i]);
-        lf_json_end(&j);
-        lf_json_arr(&j, "n0_calibrated_by_mrd_ml_per_mm");
-        for (int i = 0; i < n->n_cal; i++)
-            lf_json_num(&j, NULL, n->cal_n0_ml_per_mm[i]);
-        lf_json_end(&j);
-        if (qc) {
-            lf_json_arr(&j, "measured_bqml_by_mrd");
-            for (int i = 0; i < n->n_cal; i++)
-                lf_json_num(&j, NULL, qc->cal_measured_bqml[i]);
-            lf_json_end(&j);
-        }
+        lf_json_nums(&j, "cross_calibration_factor_by_mrd", n->cal_factor, n->n_cal);
+        lf_json_nums(&j, "n0_calibrated_by_mrd_ml_per_mm", n->cal_n0_ml_per_mm, n->n_cal);
+        if (qc)
+            lf_json_nums(&j, "measured_bqml_by_mrd", qc->cal_measured_bqml, n->n_cal);
     }
     if (qc) {
         lf_json_str(&j, "source_header", qc->source_header);

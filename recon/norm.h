@@ -116,7 +116,7 @@ typedef struct lf_norm_qc {
     lf_norm_cylinder cyl;
     double activity_injection_bq, uptake_s, halflife_s, activity_scan_start_bq;
     double true_bqml, measured_bqml;   /* central region, recon with ε and the nominal n0 (first calibration) */
-    double cal_measured_bqml[LF_NORM_MAX_CAL], cal_slab_max_dev[LF_NORM_MAX_CAL]; /* every calibration */
+    double cal_measured_bqml[LF_NORM_MAX_CAL]; /* every calibration's central mean, in --calibration-mrd order */
     double roi_ml;
     double axial_slab_max_dev;         /* max |slab mean / mean − 1| over ~10 mm slabs of the central region */
     int recon_iterations, recon_subsets;

@@ -337,19 +337,15 @@ int lf_norm_make(const lf_norm_opts *o, lf_norm_qc *qc_out, lf_error *err)
         goto done;
     }
     t0 = now_s();
-    nm.n_cal = n_cal;
+    char ndir[4300]; /* the provisional norm: ε with the nominal n0, for any MRD */
+    snprintf(ndir, sizeof ndir, "%s/norm", tmpdir);
+    nm.cross_calibration_factor = 1;
+    nm.n0_calibrated_ml_per_mm = nm.n0_nominal_ml_per_mm;
+    if (lf_norm_write(ndir, sc, &nm, NULL, err) != 0)
+        goto done;
     for (int c = 0; c < n_cal; c++) {
-        char ndir[4300], rdir[4300], ip[4400];
-        snprintf(ndir, sizeof ndir, "%s/norm", tmpdir);
+        char rdir[4300], ip[4400];
         snprintf(rdir, sizeof rdir, "%s/recon_mrd%d", tmpdir, cal_mrd[c]);
-        nm.cross_calibration_factor = 1;
-        nm.n0_calibrated_ml_per_mm = nm.n0_nominal_ml_per_mm;
-        nm.n_cal = 1;
-        nm.cal_mrd[0] = -1;
-        nm.cal_factor[0] = 1;
-        nm.cal_n0_ml_per_mm[0] = nm.n0_nominal_ml_per_mm;
-        if (c == 0 && lf_norm_write(ndir, sc, &nm, NULL, err) != 0)
-            goto done;
         lf_recon_opts ro;
         lf_recon_opts_default(&ro);
         ro.acq = o->acq;
@@ -382,7 +378,6 @@ int lf_norm_make(const lf_norm_opts *o, lf_norm_qc *qc_out, lf_error *err)
             goto done;
         }
         qc.cal_measured_bqml[c] = measured;
-        qc.cal_slab_max_dev[c] = slab;
         cal_factor_out[c] = qc.true_bqml / measured;
         lf_info("cross-calibration at MRD %d: true %.6g Bq/mL (%.6g Bq at the scan start in %.2f mL), reconstructed "
                 "%.6g Bq/mL in %.1f mL: factor %.5f; n0 %.6g -> %.6g mL/mm; axial slabs within %.2f %%",

@@ -415,11 +415,11 @@ static int build_osem_events(const lf_scanner *sc, const frame_events *fe, const
 
 /* ---- randoms (randoms.h) ---- */
 
-/* ML crystal singles from the frame's delayed fan sums, then add_e = s_a·s_b / n_bins per prompt (expected
- * randoms of the frame in the event's LOR and TOF bin, the units of ȳ: recon/osem.h convention (b)). A frame
- * without delayeds gets no additive term, with a warning. */
-static int frame_randoms(const lf_scanner *sc, int mrd, const frame_events *fe, int n_bins, int k, lf_osem_events *ev,
-                         lf_randoms_ml_info *ml, double **singles, lf_error *err)
+/* ML crystal singles from the frame's delayed fan sums (*singles), then, when model, add_e = s_a·s_b / n_bins per
+ * prompt (expected randoms of the frame in the event's LOR and TOF bin, the units of ȳ: recon/osem.h
+ * convention (b)). A frame without delayeds gets no additive term, with a warning. */
+static int frame_randoms(const lf_scanner *sc, int mrd, const frame_events *fe, int n_bins, int k, int model,
+                         lf_osem_events *ev, lf_randoms_ml_info *ml, double **singles, lf_error *err)
 {
     memset(ml, 0, sizeof *ml);
     *singles = NULL;
@@ -430,8 +430,9 @@ static int frame_randoms(const lf_scanner *sc, int mrd, const frame_events *fe, 
     }
     const double t0 = now_s();
     double *s = malloc((size_t)sc->n_crystals * sizeof *s);
-    ev->add = malloc((fe->n ? fe->n : 1) * sizeof(float));
-    if (!s || !ev->add) {
+    if (model)
+        ev->add = malloc((fe->n ? fe->n : 1) * sizeof(float));
+    if (!s || (model && !ev->add)) {
         free(s);
         return lf_fail(err, "frame %d: out of memory for the randoms of %zu events", k + 1, fe->n);
     }
@@ -439,7 +440,8 @@ static int frame_randoms(const lf_scanner *sc, int mrd, const frame_events *fe, 
         free(s);
         return lf_fail_prefix(err, "frame %d randoms", k + 1);
     }
-    lf_randoms_per_event(s, fe->a, fe->b, fe->n, 1.0 / n_bins, ev->add);
+    if (model)
+        lf_randoms_per_event(s, fe->a, fe->b, fe->n, 1.0 / n_bins, ev->add);
     *singles = s;
     if (!ml->converged)
         lf_warn("frame %d: randoms ML singles not converged after %d iterations (max residual %.3g)", k + 1,
@@ -464,8 +466,8 @@ typedef struct scatter_info {
 
 /* The frame's scatter term: from the uniform image, LF_RECON_SCATTER_UPDATES times LF_RECON_SCATTER_ITERATIONS
  * OSEM iterations with the current additive term (randoms, then randoms + the last scatter), a TOF single
- * scatter estimate from that image (scatter.h) scaled by the tail fit; leaves ev->add = randoms + α·S for the frame's OSEM. op: the
- * frame's OSEM parameters (progress is not reported for these iterations). */
+ * scatter estimate from that image (scatter.h) scaled by the tail fit; leaves ev->add = randoms + α·S for the
+ * frame's OSEM. op: the frame's OSEM parameters (progress is not reported for these iterations). */
 static int frame_scatter(const lf_scanner *sc, int mrd, const lf_grid *g, const float *mu_per_cm, const float *eff,
                          const double *singles, const frame_events *fe, const lf_osem_params *op, const float *sens,
                          float init, lf_osem_events *ev, int k, scatter_info *si, lf_error *err)
@@ -959,17 +961,14 @@ int lf_recon_run(const lf_recon_opts *o, lf_recon_summary *sum, lf_error *err)
         /* with --no-randoms the randoms are still estimated when scatter is corrected: its tail fit must not take
          * the randoms in the tails for scatter; they just stay out of the model */
         if ((!o->no_randoms || scatter_on) &&
-            frame_randoms(sc, mrd, &fe[k], rnd_bins, k, &ev, &rml, &singles, err) != 0) {
+            frame_randoms(sc, mrd, &fe[k], rnd_bins, k, !o->no_randoms, &ev, &rml, &singles, err) != 0) {
             lf_osem_events_free(&ev);
             lf_volume_free(&img);
             goto done;
         }
-        if (o->no_randoms && ev.add) {
-            free(ev.add);
-            ev.add = NULL;
+        if (o->no_randoms && singles)
             lf_info("frame %d: --no-randoms: the randoms estimate is used by the scatter tail fit only, not corrected",
                     k + 1);
-        }
         osem_ctx oc = {.o = o, .dir = dir, .run_key = run_key, .img = &img, .it_offset = it_done, .write = writer,
                        .it_total = o->iterations, .subsets = o->subsets, .sum = sum, .t_last = now_s()};
         snprintf(oc.stage, sizeof oc.stage, "%s", stage);
