@@ -90,8 +90,8 @@ static int thin_job(const lf_study_plan *p, const lf_study_acq *a, double f, int
 }
 
 /* Virtual scan (f, d, k) and its recon job. */
-static int recon_job(const lf_study_acq *a, int ai, double f, double d, int k, int of, const char *stream,
-                     const lf_batch_job *oj, const char *out_abs, lf_study_grid *g, int *cap, lf_error *err)
+static int recon_job(const lf_study_plan *p, const lf_study_acq *a, int ai, double f, double d, int k, int of,
+                     const char *stream, const lf_batch_job *oj, const char *out_abs, lf_study_grid *g, int *cap, lf_error *err)
 {
     lf_study_scan s;
     memset(&s, 0, sizeof s);
@@ -117,7 +117,7 @@ static int recon_job(const lf_study_acq *a, int ai, double f, double d, int k, i
     w[n++] = "--frames";
     w[n++] = frames;
     w[n++] = "--cache-dir";
-    w[n++] = "cache";
+    w[n++] = p->cache[0] ? p->cache : "cache";
     w[n++] = "--out";
     w[n++] = rel;
     if (oj->argc - 1 > LF_STUDY_RECON_WORDS - n)
@@ -163,7 +163,7 @@ int lf_study_grid_make(const lf_study_plan *p, const char *out_abs, lf_study_gri
                 bad = thin_job(p, a, f, k, of, out_abs, streams[k - 1], g, err);
             for (int di = 0; di < a->n_duration && !bad; di++)
                 for (int k = 1; k <= reps && !bad; k++)
-                    bad = recon_job(a, ai, f, a->duration_s[di], k, of, streams[k - 1], oj, out_abs, g, &cap, err);
+                    bad = recon_job(p, a, ai, f, a->duration_s[di], k, of, streams[k - 1], oj, out_abs, g, &cap, err);
             free(streams);
             if (bad)
                 goto out;

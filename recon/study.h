@@ -13,6 +13,9 @@
  * the next `acquisition :=`) are that acquisition's:
  *
  *   study name := liver protocol               (optional; the report's title)
+ *   sensitivity cache := ../cache               (optional) --cache-dir of every recon job (default OUT/cache);
+ *                                               the images are keyed by content, so one shared with other
+ *                                               reconstructions of the same grid, μ-map and norm is reused
  *   seed := 7                                   thinning seed (default 1)
  *   recon options := --no-attenuation --iterations 2 --voxel-mm 6
  *                                               words added to every recon job (quoting as in a batch
@@ -43,8 +46,8 @@
  * Virtual scans: acquisition × fraction p × duration d × replicate k of n, n = min(replicates,
  * floor(1/p)): replicate k of n of lf_thin at p (seed; disjoint, so independent; p = 1 is the scan
  * itself, one replicate) reconstructed with --frames START-(START+d). Thin jobs (study/thin/ACQ_pP_rK.l)
- * run first, recon jobs (study/recon/ACQ_pP_dD_rK/) next, all with --cache-dir study/cache so that one
- * sensitivity image serves the grid. Errors name the plan file, its line and key, and what was expected.
+ * run first, recon jobs (study/recon/ACQ_pP_dD_rK/) next, all with --cache-dir study/cache (or the plan's
+ * sensitivity cache) so that one sensitivity image serves the grid. Errors name the plan file, its line and key, and what was expected.
  * Files: study_plan.c (the plan), study.c (grid, jobs, claim), study_measure.c, study_report.c (the
  * outputs; plots through io/plot.h).
  */
@@ -95,6 +98,7 @@ typedef struct lf_study_plan {
     int recon_options_line;
     int metric;                            /* LF_STUDY_ROI or LF_STUDY_NEMA */
     char labels[LF_STUDY_PATH_MAX], names[LF_STUDY_PATH_MAX]; /* absolute; names "" when none */
+    char cache[LF_STUDY_PATH_MAX];         /* sensitivity cache, absolute; "" = OUT/cache */
     int region[LF_STUDY_MAX_REGIONS];
     int n_region;                          /* 0: every label present */
     int background;                        /* 0: none */

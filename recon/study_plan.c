@@ -272,6 +272,9 @@ static int parse_entries(const lf_ifh *h, plan_ctx *c, lf_study_plan *p)
         } else if (!strcmp(k, "names")) {
             if (resolve(c, v, p->names) != 0)
                 return -1;
+        } else if (!strcmp(k, "sensitivity cache")) {
+            if (resolve(c, v, p->cache) != 0)
+                return -1;
         } else if (!strcmp(k, "regions")) {
             if (parse_list(c, LF_STUDY_MAX_REGIONS, &p->n_region, "distinct labels 1..65535, comma-separated",
                            item_label, p->region) != 0)
@@ -290,9 +293,9 @@ static int parse_entries(const lf_ifh *h, plan_ctx *c, lf_study_plan *p)
         } else if (!strcmp(k, "compare")) {
             continue; /* after every acquisition is known */
         } else {
-            return lf_fail(c->err, "%s: line %d: unknown key '%s' (study keys: study name, seed, recon options, metric, "
-                           "labels, names, regions, background label, plot region, erode (mm), nema ratio, compare, "
-                           "fractions, durations (s), start (s), replicates, acquisition)", c->origin, e->line, e->key);
+            return lf_fail(c->err, "%s: line %d: unknown key '%s' (study keys: study name, seed, recon options, "
+                           "sensitivity cache, metric, labels, names, regions, background label, plot region, "
+                           "erode (mm), nema ratio, compare, fractions, durations (s), start (s), replicates, acquisition)", c->origin, e->line, e->key);
         }
     }
     if (!p->metric)

@@ -2,7 +2,8 @@
 # lafov demo: installs what is missing, builds build/ (Release, CUDA AUTO) and runs the main job on
 # the bundled data. Outputs go to demo_out/ in the repository.
 # Steps are functions listed in DEMO_STEPS; a later capability adds a function and a name there.
-# Environment: LAFOV_SHARED (default ../shared, relative to the repository root), LAFOV_JOBS.
+# Environment: LAFOV_SHARED (default ../shared, relative to the repository root), LAFOV_JOBS,
+# LAFOV_DEMO_STEPS (space-separated step names: run only these, on the outputs of an earlier run).
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -85,7 +86,51 @@ step_motion_seed_case() {
         "(left: 0-20 min, right: the longest stable window)"
 }
 
-DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_norm step_recon_seed_case step_motion_seed_case)
+# A small dose / time study on the same scan (docs/protocol.md): the stable first 10 minutes (before the shift)
+# thinned to 100, 50 and 25 % of the activity (lafov thin) and truncated to 10, 5 and 2 minutes: 9 virtual scans,
+# each reconstructed like the seed case (norm, attenuation, randoms, scatter; 4 mm, 4 x 5 OSEM, 6 mm
+# post-filter) and measured over the truth labels (liver, its 20 mm lesion, body; ROIs eroded 4 mm): SUVmean,
+# COV, lesion contrast and CNR against the liver. The recon jobs share the demo's sensitivity cache (the
+# image of the reconstructions above). About 40 min on 2 cores; resumable (a re-run keeps finished jobs).
+step_study_seed_case() {
+    local cache="${LAFOV_CACHE_DIR:-$HOME/.cache/lafov}" truth="$OUT/seed_case/truth.json"
+    label_of() { awk -v n="\"$1\"" '/"label":/ { gsub(/[^0-9]/, "", $2); l = $2 } /"name":/ && $2 ~ n { print l; exit }' "$truth"; }
+    local liver lesion body
+    liver=$(label_of liver)
+    lesion=$(label_of lesion_liver_20mm)
+    body=$(label_of body)
+    [ -n "$liver" ] && [ -n "$lesion" ] && [ -n "$body" ] || lf_die "$truth: no liver, lesion_liver_20mm or body label"
+    cat >"$OUT/study_plan.txt" <<EOF
+# scripts/demo.sh: the seed case's first 10 minutes at 100, 50 and 25 % of the activity, 10, 5 and 2 minutes
+study name := demo study: the seed case (0.3 MBq/kg FDG), minutes 0-10 thinned and truncated
+seed := 1
+metric := roi
+labels := seed_case/truth_labels.nii.gz
+names := seed_case/truth.json
+regions := $liver, $lesion, $body
+background label := $liver
+plot region := $liver
+erode (mm) := 4
+sensitivity cache := $cache
+recon options := --norm '$LAFOV_ROOT/$OUT/norm' --voxel-mm 4 --postfilter-mm 6
+compare := seed 0.5 600 vs seed 1 300
+replicates := 1
+acquisition := seed
+list mode := seed_case/acq.l
+ct := seed_case/ct
+fractions := 1, 0.5, 0.25
+durations (s) := 600, 300, 120
+EOF
+    lf_say "lafov study: 3 x 3 virtual scans of the stable first 10 minutes (activity 100/50/25 %, 10/5/2 min)"
+    "$LAFOV" study "$OUT/study_plan.txt" --out "$OUT/study" --force
+    echo "-> $OUT/study/ (results.csv, report.md, plots/*.png, recon/, thin/)"
+}
+
+DEMO_STEPS=(step_mmr_info step_mmr_qc step_simulate_seed_case step_norm step_recon_seed_case step_motion_seed_case
+    step_study_seed_case)
+if [ -n "${LAFOV_DEMO_STEPS:-}" ]; then # e.g. LAFOV_DEMO_STEPS="step_study_seed_case": only these (their inputs exist)
+    read -r -a DEMO_STEPS <<<"$LAFOV_DEMO_STEPS"
+fi
 
 lf_deps
 lf_build build -DCMAKE_BUILD_TYPE=Release -DLAFOV_CUDA=AUTO || lf_die "the build failed (see above)"

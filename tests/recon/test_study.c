@@ -67,6 +67,7 @@ static void plan_keys_and_defaults(void **state)
     assert_int_equal(p->metric, LF_STUDY_ROI);
     assert_string_equal(p->labels, "/base/sim/labels.nii.gz");
     assert_string_equal(p->names, "/abs/truth.json");
+    assert_string_equal(p->cache, ""); /* default: OUT/cache */
     assert_int_equal(p->n_region, 2);
     assert_int_equal(p->background, 1);
     assert_true(p->erode_mm == 2.5);
@@ -205,6 +206,17 @@ static void grid_and_jobs(void **state)
     assert_string_equal(g.recon.dir, out);
     assert_true(fabs(lf_study_equivalent_min(&s[3]) - 0.5) < 1e-12);
     lf_study_grid_free(&g);
+
+    /* `sensitivity cache :=` (resolved against the plan's folder) replaces the study's own cache */
+    lf_study_plan *q = malloc(sizeof *q);
+    char text[2048];
+    snprintf(text, sizeof text, "sensitivity cache := ../shared cache\n%s", k_plan);
+    assert_int_equal(lf_study_plan_parse(text, "p.txt", "/base", q, &err), 0);
+    assert_string_equal(q->cache, "/base/../shared cache");
+    assert_int_equal(lf_study_grid_make(q, out, &g, &err), 0);
+    assert_string_equal(word_after(&g.recon.jobs[3], "--cache-dir"), "/base/../shared cache");
+    lf_study_grid_free(&g);
+    free(q);
 
     /* options the study owns are refused, naming the plan line */
     static const char *const owned[] = {"--out x", "--frames 0-10", "--cache-dir=c", "--force", "--gate resp:4"};
