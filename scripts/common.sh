@@ -54,6 +54,12 @@ lf_build() {
     fi
 }
 
+# lf_truth_label TRUTH_JSON NAME: the label number of a shape in a simulator's truth.json (its "labels" list of
+# {"label": N, "name": "..."}, as lafov simulate writes it one key per line); prints nothing when absent.
+lf_truth_label() {
+    awk -v n="\"$2\"" '/"label":/ { gsub(/[^0-9]/, "", $2); l = $2 } /"name":/ && $2 ~ n { print l; exit }' "$1"
+}
+
 # lf_lafov_binary: sets LAFOV to $LAFOV_BIN when given (an already built lafov), else installs what is missing
 # and builds build/lafov (Release, CUDA AUTO) — the validation and benchmark scripts' first step.
 lf_lafov_binary() {

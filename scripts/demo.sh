@@ -94,11 +94,10 @@ step_motion_seed_case() {
 # image of the reconstructions above). About 40 min on 2 cores; resumable (a re-run keeps finished jobs).
 step_study_seed_case() {
     local cache="${LAFOV_CACHE_DIR:-$HOME/.cache/lafov}" truth="$OUT/seed_case/truth.json"
-    label_of() { awk -v n="\"$1\"" '/"label":/ { gsub(/[^0-9]/, "", $2); l = $2 } /"name":/ && $2 ~ n { print l; exit }' "$truth"; }
     local liver lesion body
-    liver=$(label_of liver)
-    lesion=$(label_of lesion_liver_20mm)
-    body=$(label_of body)
+    liver=$(lf_truth_label "$truth" liver)
+    lesion=$(lf_truth_label "$truth" lesion_liver_20mm)
+    body=$(lf_truth_label "$truth" body)
     [ -n "$liver" ] && [ -n "$lesion" ] && [ -n "$body" ] || lf_die "$truth: no liver, lesion_liver_20mm or body label"
     cat >"$OUT/study_plan.txt" <<EOF
 # scripts/demo.sh: the seed case's first 10 minutes at 100, 50 and 25 % of the activity, 10, 5 and 2 minutes

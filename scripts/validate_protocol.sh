@@ -67,10 +67,6 @@ timed() { # timed NAME COMMAND...: runs it (unless WORKDIR/NAME.ok says it finis
     touch "$W/$1.ok"
     echo "  $1: $((SECONDS - t0)) s"
 }
-label() { # label SIMDIR NAME: the label of a truth.json shape
-    python3 -c "import json, sys; print([l['label'] for l in json.load(open(sys.argv[1]))['labels'] if l['name'] == sys.argv[2]][0])" \
-        "$1/truth.json" "$2"
-}
 # stat CSV ACQ FRACTION DURATION REGION COLUMN: "mean sd n" over the replicates
 stat() {
     awk -F, -v a="$2" -v f="$3" -v d="$4" -v r="$5" -v c="$6" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
@@ -85,9 +81,10 @@ timed sim_low "$LAFOV" simulate --phantom torso --scanner quadra --activity-mbq-
 timed sim_std "$LAFOV" simulate --phantom torso --scanner quadra --activity-mbq-per-kg 1.5 --weight-kg 70 \
     --uptake-s 3600 --duration-s 300 --count-fraction "$FRAC" --uniform-efficiency --seed "$((SEED + 1))" --out "$W/std"
 
-LIVER=$(label "$W/low" liver)
-LESION=$(label "$W/low" lesion_liver_20mm)
-BODY=$(label "$W/low" body)
+LIVER=$(lf_truth_label "$W/low/truth.json" liver)
+LESION=$(lf_truth_label "$W/low/truth.json" lesion_liver_20mm)
+BODY=$(lf_truth_label "$W/low/truth.json" body)
+[ -n "$LIVER" ] && [ -n "$LESION" ] && [ -n "$BODY" ] || lf_die "$W/low/truth.json: no liver, lesion_liver_20mm or body label"
 cat >"$W/plan.txt" <<EOF
 # scripts/validate_protocol.sh: 0.3 MBq/kg x 20 min against 1.5 MBq/kg x 5 min, and the low protocol thinned
 study name := torso protocols, 0.3 MBq/kg x 20 min vs 1.5 MBq/kg x 5 min
